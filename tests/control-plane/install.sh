@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs what the local control plane needs and prints the directory holding
+# etcd, kube-apiserver, kube-controller-manager and kubectl (setup-envtest layout).
+#
+# - KUBEBUILDER_ASSETS set: nothing is installed; that directory is used as it is.
+# - Otherwise (Debian/Ubuntu, root or sudo): etcd-server and golang-go from the
+#   distribution, and Kubernetes v1.20.2 built once from Debian bookworm's
+#   `kubernetes` source package into a cache outside the repository:
+#   ${STS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sts-toolkit}/k8s-1.20.2/bin
+#
+# Progress goes to stderr; the only line on stdout is the bin directory.
+set -euo pipefail
+
+log() { printf 'install-control-plane: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+need_bins=(etcd kube-apiserver kube-controller-manager kubectl)
+
+if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+  for b in etcd kube-apiserver; do
+    [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"
+  done
+  echo "$KUBEBUILDER_ASSETS"
+  exit 0
+fi
+
+K8S_DEB_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
+cache="${STS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sts-toolkit}"
+bin="$cache/k8s-1.20.2/bin"
+
+complete=1
+for b in "${need_bins[@]}"; do [[ -x "$bin/$b" ]] || complete=0; done
+if [[ $complete == 1 ]]; then
+  echo "$bin"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) != 0 ]]; then
+  command -v sudo >/dev/null || die "need root or sudo to install packages (or set KUBEBUILDER_ASSETS)"
+  SUDO="sudo"
+fi
+command -v apt-get >/dev/null || die "no apt-get: not Debian/Ubuntu. Set KUBEBUILDER_ASSETS to a directory with etcd, kube-apiserver, kube-controller-manager"
+
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_update() { [[ $apt_updated == 1 ]] || { log "apt-get update"; $SUDO apt-get update -qq >&2; apt_updated=1; }; }
+
+pkgs=()
+command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || pkgs+=(etcd-server)
+command -v go >/dev/null || pkgs+=(golang-go)
+command -v dpkg-source >/dev/null || pkgs+=(dpkg-dev)
+command -v make >/dev/null || pkgs+=(make)
+command -v openssl >/dev/null || pkgs+=(openssl)
+command -v rsync >/dev/null || pkgs+=(rsync)
+if ((${#pkgs[@]})); then
+  apt_update
+  log "apt-get install ${pkgs[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+fi
+# Debian's etcd-server starts a system service on install; the harness runs its own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  $SUDO systemctl stop etcd >&2 || true
+fi
+
+mkdir -p "$bin"
+ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"
+
+src_root="$cache/k8s-1.20.2/src"
+if ! [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/kubectl" ]]; then
+  # deb-src for bookworm, so `apt-get source` finds the package.
+  if ! apt-get source --download-only --print-uris "kubernetes=$K8S_DEB_VERSION" >/dev/null 2>&1; then
+    log "adding a deb-src entry for bookworm"
+    uri=$(awk '/^URIs:/ && /debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    uri=${uri:-http://deb.debian.org/debian}
+    printf 'Types: deb-src\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" |
+      $SUDO tee /etc/apt/sources.list.d/sts-toolkit-deb-src.sources >/dev/null
+    apt_updated=0
+    apt_update
+  fi
+  rm -rf "$src_root"
+  mkdir -p "$src_root"
+  (
+    cd "$src_root"
+    log "apt-get source kubernetes=$K8S_DEB_VERSION"
+    apt-get source --download-only "kubernetes=$K8S_DEB_VERSION" >&2
+    dsc=$(ls ./*.dsc | head -n1)
+    dpkg-source --no-check -x "$dsc" tree >&2
+    cd tree
+    mkdir -p .go/src/k8s.io
+    ln -sfn ../../.. .go/src/k8s.io/kubernetes
+    log "building kube-apiserver, kube-controller-manager, kubectl (several minutes)"
+    GOPATH="$PWD/.go" GOFLAGS=-mod=vendor CGO_ENABLED=0 GO111MODULE=auto \
+      make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kubectl" >&2
+    for b in kube-apiserver kube-controller-manager kubectl; do
+      f=$(find _output -type f -name "$b" -perm -u+x | head -n1)
+      [[ -n "$f" ]] || die "build produced no $b"
+      cp "$f" "$bin/$b"
+    done
+  )
+  rm -rf "$src_root"
+fi
+
+for b in "${need_bins[@]}"; do [[ -x "$bin/$b" ]] || die "missing $bin/$b after install"; done
+log "control plane binaries ready in $bin"
+echo "$bin"
