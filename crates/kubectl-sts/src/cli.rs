@@ -1,0 +1,214 @@
+//! Command-line definition (clap derive).
+//!
+//! How a subcommand plugs in:
+//! 1. write `src/cmd/<name>.rs` with a `#[derive(clap::Args)] pub struct <Name>Args` and
+//!    `pub async fn run(ctx: &Context, args: &<Name>Args) -> Result<Outcome>`;
+//! 2. declare the module in `src/cmd/mod.rs`;
+//! 3. add a variant `<Name>(cmd::<name>::<Name>Args)` to [`Commands`] below and a match arm in
+//!    `crate::run`.
+//!
+//! The global flags ([`GlobalArgs`]) are declared `global = true`, so they are accepted before or
+//! after the subcommand name, kubectl-style, and reach every command through [`crate::Context`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+
+/// kubectl plugin for StatefulSets: pods by ordinal, revisions, diffs, rollback, orphaned PVCs.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-sts",
+    bin_name = "kubectl sts",
+    version,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// Flags accepted by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace to look in (default: the context's namespace, else "default").
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Look in all namespaces.
+    #[arg(short = 'A', long, global = true, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+
+    /// Label selector restricting which StatefulSets are considered (e.g. app=web).
+    #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Never colour the output (colour is also off when stdout is not a terminal or NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Cluster DNS domain used to build stable pod DNS names.
+    #[arg(
+        long,
+        global = true,
+        default_value = "cluster.local",
+        value_name = "DOMAIN"
+    )]
+    pub cluster_domain: String,
+
+    /// Objects per LIST page; pages are followed with `continue` tokens (0 = no paging).
+    #[arg(long, global = true, default_value_t = crate::collect::PAGE_SIZE, value_name = "N")]
+    pub chunk_size: u32,
+
+    /// More logging: -v logs every API request, -vv also the client's internals.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// kubectl-like table
+    Table,
+    /// table with extra columns
+    Wide,
+    /// JSON view (documented schema)
+    Json,
+    /// YAML view (same schema as JSON)
+    Yaml,
+}
+
+impl OutputFormat {
+    /// True for the machine-readable formats (json, yaml).
+    pub fn is_structured(self) -> bool {
+        matches!(self, OutputFormat::Json | OutputFormat::Yaml)
+    }
+}
+
+/// `--dry-run` values, as in kubectl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DryRun {
+    /// really apply the change
+    #[default]
+    None,
+    /// print what would be done, send nothing that changes state
+    Client,
+    /// send the request with dryRun=All: the server validates but persists nothing
+    Server,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// List StatefulSets with rollout state, Service health, PVC and orphan counts.
+    List(cmd::list::ListArgs),
+    /// Show one StatefulSet: pods by ordinal, revisions, partition line, PVCs, warnings.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Show the revision history of a StatefulSet.
+    History(cmd::history::HistoryArgs),
+    /// Diff the pod templates of two revisions.
+    Diff(cmd::diff::DiffArgs),
+    /// Roll a StatefulSet back to an earlier revision, after showing the diff.
+    Rollback(cmd::rollback::RollbackArgs),
+    /// Find PVCs left behind by scale-downs and deleted StatefulSets; optionally delete them.
+    Orphans(cmd::orphans::OrphansArgs),
+    /// Print a shell completion script.
+    Completion(cmd::completion::CompletionArgs),
+    /// Print the plugin version.
+    Version,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kubectl-sts").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = parse(&[
+            "inspect",
+            "web",
+            "-n",
+            "prod",
+            "-o",
+            "json",
+            "--no-color",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.namespace.as_deref(), Some("prod"));
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert!(cli.global.no_color);
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.cluster_domain, "cluster.local");
+        assert!(matches!(cli.command, Commands::Inspect(ref a) if a.name == "web"));
+    }
+
+    #[test]
+    fn usage_errors_exit_with_2() {
+        for bad in [
+            &["list", "-o", "xml"][..],
+            &["list", "-A", "-n", "x"][..],
+            &["orphans", "--dry-run=server"][..],
+            &["orphans", "--delete", "--dry-run=sometimes"][..],
+            &["completion", "powershell"][..],
+            &["nope"][..],
+        ] {
+            let err = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} should not parse"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn orphans_delete_flags() {
+        let cli = parse(&[
+            "orphans",
+            "web",
+            "--delete",
+            "--dry-run=server",
+            "--yes",
+            "--exit-code",
+        ])
+        .unwrap();
+        let Commands::Orphans(args) = cli.command else {
+            panic!("orphans expected")
+        };
+        assert_eq!(args.name.as_deref(), Some("web"));
+        assert!(args.delete && args.yes && args.exit_code);
+        assert_eq!(args.dry_run, DryRun::Server);
+        let cli = parse(&["orphans", "--delete", "--dry-run"]).unwrap();
+        let Commands::Orphans(args) = cli.command else {
+            panic!("orphans expected")
+        };
+        assert_eq!(
+            args.dry_run,
+            DryRun::Client,
+            "bare --dry-run means client, as in kubectl"
+        );
+    }
+}

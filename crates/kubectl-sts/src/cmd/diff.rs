@@ -1,0 +1,244 @@
+//! `kubectl sts diff NAME [FROM [TO]]` — unified diff of the pod templates of two revisions.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use sts_model::diff::{TemplateDiff, unified};
+use sts_model::revision::{History, Selected};
+
+use crate::cli::OutputFormat;
+use crate::cmd::history::{collect, revision_error};
+use crate::error::{Error, Result};
+use crate::render::{VIEW_API_VERSION, write_structured};
+use crate::{Context, Outcome};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Revision to diff from: a number, a full name, a hash (prefix), `current`, `update` or
+    /// `live` (the StatefulSet's spec.template). Default: the current revision, or the previous
+    /// one when current = update.
+    pub from: Option<String>,
+    /// Revision to diff to (same forms). Default: the update revision when FROM is not given,
+    /// `live` when it is.
+    pub to: Option<String>,
+}
+
+pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
+    let objects = collect(ctx, &args.name, false).await?;
+    let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
+    let (from, to) = select(&history, args.from.as_deref(), args.to.as_deref())?;
+    let diff = diff_between(&history, from, to)?;
+    let mut out = std::io::stdout().lock();
+    render_diff(&mut out, ctx.output, &history, &diff, ctx.color)?;
+    Ok(Outcome::Success)
+}
+
+/// The two sides the user asked for (see [`DiffArgs`] for the defaults).
+pub fn select<'a>(
+    history: &'a History,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Selected<'a>, Selected<'a>)> {
+    match (from, to) {
+        (None, _) => history.default_diff().map_err(revision_error),
+        (Some(f), to) => Ok((
+            history.resolve(f).map_err(revision_error)?,
+            history
+                .resolve(to.unwrap_or(sts_model::revision::LIVE))
+                .map_err(revision_error)?,
+        )),
+    }
+}
+
+/// The unified diff between two selected templates, labelled `revision N (name)` / `live (…)`.
+pub fn diff_between(
+    history: &History,
+    from: Selected<'_>,
+    to: Selected<'_>,
+) -> Result<TemplateDiff> {
+    unified(
+        &from.label(&history.statefulset),
+        from.template().map_err(revision_error)?,
+        &to.label(&history.statefulset),
+        to.template().map_err(revision_error)?,
+    )
+    .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `-o json|yaml` view of a diff: `kind: RevisionDiff`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionDiffView {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    /// Unified diff text; empty when the templates are equal.
+    pub diff: String,
+}
+
+pub fn render_diff(
+    out: &mut impl Write,
+    format: OutputFormat,
+    history: &History,
+    diff: &TemplateDiff,
+    color: bool,
+) -> Result<()> {
+    if format.is_structured() {
+        let view = RevisionDiffView {
+            api_version: VIEW_API_VERSION,
+            kind: "RevisionDiff",
+            namespace: history.namespace.clone(),
+            name: history.statefulset.clone(),
+            from: diff.from.clone(),
+            to: diff.to.clone(),
+            diff: diff.text.clone(),
+        };
+        return write_structured(out, format, &view);
+    }
+    if diff.is_empty() {
+        writeln!(out, "No differences between {} and {}.", diff.from, diff.to)?;
+        return Ok(());
+    }
+    write_unified(out, &diff.text, color)
+}
+
+/// Writes unified diff text, colouring lines like `git diff` when `color` is set.
+pub fn write_unified(out: &mut impl Write, text: &str, color: bool) -> Result<()> {
+    for line in text.lines() {
+        let style = if !color {
+            Style::new()
+        } else if line.starts_with("+++") || line.starts_with("---") {
+            Style::new().bold()
+        } else if line.starts_with("@@") {
+            Style::new().fg_color(Some(AnsiColor::Cyan.into()))
+        } else if line.starts_with('+') {
+            Style::new().fg_color(Some(AnsiColor::Green.into()))
+        } else if line.starts_with('-') {
+            Style::new().fg_color(Some(AnsiColor::Red.into()))
+        } else {
+            Style::new()
+        };
+        // An empty Style renders as nothing, so plain output carries no escape codes.
+        writeln!(out, "{style}{line}{style:#}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::history::tests::rolling;
+    use serde_json::Value;
+
+    fn history() -> History {
+        let (s, crs, _) = rolling();
+        History::new(&s, &crs).unwrap()
+    }
+
+    fn render(
+        h: &History,
+        from: Option<&str>,
+        to: Option<&str>,
+        format: OutputFormat,
+        color: bool,
+    ) -> String {
+        let (f, t) = select(h, from, to).unwrap();
+        let d = diff_between(h, f, t).unwrap();
+        let mut out = Vec::new();
+        render_diff(&mut out, format, h, &d, color).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn default_is_current_to_update() {
+        let text = render(&history(), None, None, OutputFormat::Table, false);
+        let expected = "\
+--- revision 2 (web-7b8c9d6f5)
++++ revision 3 (web-6c5f8b9d4)
+@@ -3,7 +3,7 @@
+     app: web
+ spec:
+   containers:
+-  - image: nginx:1.20
++  - image: nginx:1.21
+     imagePullPolicy: IfNotPresent
+     name: nginx
+     ports:
+";
+        assert_eq!(text, expected);
+        assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn explicit_sides_and_live() {
+        let h = history();
+        let text = render(&h, Some("1"), Some("live"), OutputFormat::Table, false);
+        assert!(
+            text.starts_with("--- revision 1 (web-5d4fd4b95c)\n+++ live (spec.template of web)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("-  - image: nginx:1.19\n+  - image: nginx:1.21\n"),
+            "{text}"
+        );
+        // FROM alone diffs against live.
+        assert_eq!(
+            render(&h, Some("1"), None, OutputFormat::Table, false),
+            text
+        );
+    }
+
+    #[test]
+    fn equal_sides_say_no_differences() {
+        let h = history();
+        assert_eq!(
+            render(&h, Some("3"), Some("live"), OutputFormat::Table, false),
+            "No differences between revision 3 (web-6c5f8b9d4) and live (spec.template of web).\n"
+        );
+    }
+
+    #[test]
+    fn unknown_side_is_an_error_listing_revisions() {
+        let h = history();
+        let err = select(&h, Some("2"), Some("9")).unwrap_err();
+        assert!(
+            matches!(err, Error::UnknownRevision { ref known, .. } if known == "1, 2, 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn colour_marks_added_and_removed_lines() {
+        let text = render(&history(), None, None, OutputFormat::Table, true);
+        assert!(
+            text.contains("\u{1b}[31m-  - image: nginx:1.20"),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\u{1b}[32m+  - image: nginx:1.21"),
+            "{text:?}"
+        );
+        assert!(text.contains("\u{1b}[36m@@ -3,7 +3,7 @@"), "{text:?}");
+    }
+
+    #[test]
+    fn json_view() {
+        let h = history();
+        let v: Value =
+            serde_json::from_str(&render(&h, None, None, OutputFormat::Json, true)).unwrap();
+        assert_eq!(v["apiVersion"], "sts.dev/v1alpha1");
+        assert_eq!(v["kind"], "RevisionDiff");
+        assert_eq!(v["from"], "revision 2 (web-7b8c9d6f5)");
+        assert_eq!(v["to"], "revision 3 (web-6c5f8b9d4)");
+        let diff = v["diff"].as_str().unwrap();
+        assert!(diff.contains("+  - image: nginx:1.21\n"));
+        // Structured output never carries colour codes.
+        assert!(!diff.contains('\u{1b}'));
+    }
+}

@@ -1,0 +1,502 @@
+//! `kubectl sts list`: StatefulSets with readiness, revisions, rollout state, Service health,
+//! PVC and orphan counts.
+//!
+//! Requests (each one paginated LIST over the scope): StatefulSets (twice with `-l`: the
+//! selected ones to show, and all of them because claim attribution needs every StatefulSet
+//! of the namespace), Pods, PVCs, Services, ControllerRevisions, FailedCreate Events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
+use serde::Serialize;
+use sts_model::age::format_age;
+use sts_model::orphans::{ClaimOrigin, attribute_claim, find_orphans};
+use sts_model::revision::History;
+use sts_model::rollout::{
+    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, partition,
+    rollout_status, update_strategy,
+};
+use sts_model::service_health::{service_health, service_name};
+
+use crate::cli::OutputFormat;
+use crate::collect::{list_events_lenient, list_scope};
+use crate::error::Result;
+use crate::render::{
+    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color, write_structured,
+    write_table,
+};
+use crate::{Context, Outcome};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {}
+
+/// `kind: StatefulSetList` (docs/contracts.md).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatefulSetListView {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub items: Vec<ListItem>,
+    /// Orphaned claims of StatefulSets that no longer exist (they have no row). Table only.
+    #[serde(skip)]
+    pub deleted_set_orphans: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListItem {
+    pub namespace: String,
+    pub name: String,
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub current_revision: Option<String>,
+    pub update_revision: Option<String>,
+    pub rollout: RolloutState,
+    pub service: ServiceView,
+    pub pvc_count: usize,
+    pub orphan_count: usize,
+    // Table-only details.
+    #[serde(skip)]
+    pub current_number: Option<i64>,
+    #[serde(skip)]
+    pub update_number: Option<i64>,
+    #[serde(skip)]
+    pub strategy: String,
+    #[serde(skip)]
+    pub partition: i32,
+    #[serde(skip)]
+    pub created: Option<Timestamp>,
+    #[serde(skip)]
+    pub rollout_reason: Option<String>,
+}
+
+/// Everything `list` reads from the API.
+pub struct ListInput {
+    /// Every StatefulSet in scope (claim attribution needs them all).
+    pub all_statefulsets: Vec<StatefulSet>,
+    /// The ones to show (`-l`), as (namespace, name); `None` = all.
+    pub selected: Option<BTreeSet<(String, String)>>,
+    pub pods: Vec<Pod>,
+    pub claims: Vec<PersistentVolumeClaim>,
+    pub services: Vec<Service>,
+    pub revisions: Vec<ControllerRevision>,
+    pub events: Vec<Event>,
+}
+
+pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
+    let selected = async {
+        match ctx.selector.as_deref() {
+            Some(sel) => {
+                let sets = list_scope::<StatefulSet>(ctx, Some(sel), None).await?;
+                Ok(Some(sets.iter().map(key).collect::<BTreeSet<_>>()))
+            }
+            None => Ok(None),
+        }
+    };
+    let (all_statefulsets, selected, pods, claims, services, revisions, events) = tokio::try_join!(
+        list_scope::<StatefulSet>(ctx, None, None),
+        selected,
+        list_scope::<Pod>(ctx, None, None),
+        list_scope::<PersistentVolumeClaim>(ctx, None, None),
+        list_scope::<Service>(ctx, None, None),
+        list_scope::<ControllerRevision>(ctx, None, None),
+        list_events_lenient(
+            ctx,
+            None,
+            "involvedObject.kind=StatefulSet,reason=FailedCreate"
+        ),
+    )?;
+    let input = ListInput {
+        all_statefulsets,
+        selected,
+        pods,
+        claims,
+        services,
+        revisions,
+        events,
+    };
+    let now = Timestamp::now();
+    let view = build_view(&input, now);
+    let mut out = std::io::stdout().lock();
+    render(
+        &mut out,
+        ctx.output,
+        &view,
+        ctx.all_namespaces,
+        ctx.color,
+        now,
+    )?;
+    if view.items.is_empty() && !ctx.output.is_structured() {
+        eprintln!("No StatefulSets found {}.", ctx.scope());
+    }
+    Ok(Outcome::Success)
+}
+
+fn key(sts: &StatefulSet) -> (String, String) {
+    (
+        sts.metadata.namespace.clone().unwrap_or_default(),
+        sts.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Pure: the list view from what was read.
+pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
+    let sets = &input.all_statefulsets;
+    let mut pvc_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for claim in &input.claims {
+        if let ClaimOrigin::Attributed(a) = attribute_claim(claim, sets, &input.pods) {
+            let ns = claim.metadata.namespace.clone().unwrap_or_default();
+            *pvc_counts.entry((ns, a.statefulset)).or_default() += 1;
+        }
+    }
+    let report = find_orphans(sets, &input.pods, &input.claims);
+    let mut orphan_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for orphan in &report.orphans {
+        let k = (
+            orphan.namespace().to_string(),
+            // Unknown (name-only, several candidates): "" is no StatefulSet, so it counts
+            // among the deleted StatefulSets' orphans below.
+            orphan.statefulset().unwrap_or_default().to_string(),
+        );
+        *orphan_counts.entry(k).or_default() += 1;
+    }
+    let existing: BTreeSet<(String, String)> = sets.iter().map(key).collect();
+    let deleted_set_orphans = orphan_counts
+        .iter()
+        .filter(|(k, _)| !existing.contains(*k))
+        .map(|(_, n)| n)
+        .sum();
+
+    let mut items: Vec<ListItem> = sets
+        .iter()
+        .filter(|s| {
+            input
+                .selected
+                .as_ref()
+                .is_none_or(|sel| sel.contains(&key(s)))
+        })
+        .map(|sts| {
+            let k = key(sts);
+            let status = sts.status.as_ref();
+            let history = History::new(sts, &input.revisions).ok();
+            let current_revision = status.and_then(|s| s.current_revision.clone());
+            let update_revision = status.and_then(|s| s.update_revision.clone());
+            let number = |name: &Option<String>| {
+                name.as_deref()
+                    .and_then(|n| history.as_ref().and_then(|h| h.number_of(n)))
+            };
+            let failed =
+                !failed_create_events(&input.events, sts, now, FAILED_CREATE_WINDOW).is_empty();
+            let rollout = rollout_status(sts, &input.pods, failed, now, DEFAULT_STALL_AFTER);
+            ListItem {
+                replicas: sts_model::naming::desired_replicas(sts),
+                ready_replicas: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                current_number: number(&current_revision),
+                update_number: number(&update_revision),
+                current_revision,
+                update_revision,
+                rollout: rollout.state,
+                rollout_reason: rollout.reason,
+                service: ServiceView {
+                    name: service_name(sts).map(str::to_string),
+                    health: service_health(sts, &input.services),
+                },
+                pvc_count: pvc_counts.get(&k).copied().unwrap_or(0),
+                orphan_count: orphan_counts.get(&k).copied().unwrap_or(0),
+                strategy: update_strategy(sts).to_string(),
+                partition: partition(sts),
+                created: sts.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                namespace: k.0,
+                name: k.1,
+            }
+        })
+        .collect();
+    items.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    StatefulSetListView {
+        api_version: VIEW_API_VERSION,
+        kind: "StatefulSetList",
+        items,
+        deleted_set_orphans,
+    }
+}
+
+fn revision_cell(item: &ListItem) -> String {
+    let show = |n: Option<i64>, name: &Option<String>| match (n, name) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => "<none>".to_string(),
+    };
+    if item.current_revision == item.update_revision {
+        show(item.update_number, &item.update_revision)
+    } else {
+        format!(
+            "{}->{}",
+            show(item.current_number, &item.current_revision),
+            show(item.update_number, &item.update_revision)
+        )
+    }
+}
+
+/// Render the list view as a table (`table`/`wide`) or JSON/YAML.
+pub fn render(
+    out: &mut impl Write,
+    format: OutputFormat,
+    view: &StatefulSetListView,
+    all_namespaces: bool,
+    color: bool,
+    now: Timestamp,
+) -> Result<()> {
+    if format.is_structured() {
+        return write_structured(out, format, view);
+    }
+    if view.items.is_empty() {
+        return Ok(());
+    }
+    let wide = format == OutputFormat::Wide;
+    let mut header = Vec::new();
+    if all_namespaces {
+        header.push("NAMESPACE");
+    }
+    header.extend([
+        "NAME", "READY", "REVISION", "ROLLOUT", "SERVICE", "PVCS", "ORPHANS", "AGE",
+    ]);
+    if wide {
+        header.extend([
+            "STRATEGY",
+            "PARTITION",
+            "CURRENT-REVISION",
+            "UPDATE-REVISION",
+            "DETAIL",
+        ]);
+    }
+    let mut table = new_table(header);
+    for item in &view.items {
+        let mut row = Vec::new();
+        if all_namespaces {
+            row.push(cell(&item.namespace, None, color));
+        }
+        let service = match &item.service.name {
+            Some(name) if item.service.health != sts_model::service_health::ServiceHealth::Ok => {
+                format!("{name} ({})", item.service.health.label())
+            }
+            Some(name) => name.clone(),
+            None => format!("<{}>", item.service.health.label()),
+        };
+        row.extend([
+            cell(&item.name, None, color),
+            cell(
+                format!("{}/{}", item.ready_replicas, item.replicas),
+                None,
+                color,
+            ),
+            cell(revision_cell(item), None, color),
+            cell(item.rollout.label(), rollout_color(item.rollout), color),
+            cell(service, health_color(item.service.health), color),
+            cell(item.pvc_count.to_string(), None, color),
+            cell(
+                item.orphan_count.to_string(),
+                (item.orphan_count > 0).then_some(comfy_table::Color::Yellow),
+                color,
+            ),
+            cell(
+                item.created
+                    .map_or_else(|| "<unknown>".to_string(), |c| format_age(c, now)),
+                None,
+                color,
+            ),
+        ]);
+        if wide {
+            row.extend([
+                cell(&item.strategy, None, color),
+                cell(item.partition.to_string(), None, color),
+                cell(
+                    item.current_revision.as_deref().unwrap_or("<none>"),
+                    None,
+                    color,
+                ),
+                cell(
+                    item.update_revision.as_deref().unwrap_or("<none>"),
+                    None,
+                    color,
+                ),
+                cell(item.rollout_reason.as_deref().unwrap_or(""), None, color),
+            ]);
+        }
+        table.add_row(row);
+    }
+    write_table(out, &table)?;
+    if view.deleted_set_orphans > 0 {
+        writeln!(
+            out,
+            "\n{} orphaned claim(s) belong to StatefulSets that no longer exist: see `kubectl sts orphans`.",
+            view.deleted_set_orphans
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sts_model::fixtures::{claim_for, controller_revision, now, pod_for, service, statefulset};
+
+    fn input() -> ListInput {
+        // web: 2 replicas (scaled down from 4), rolling from rev 1 to rev 2 with partition 1.
+        let web = statefulset("prod", "web")
+            .replicas(2)
+            .templates(&["data"])
+            .partition(1)
+            .revisions("web-aaa", "web-bbb")
+            .ready(2, 1)
+            .build();
+        // db: no Service.
+        let db = statefulset("prod", "db")
+            .replicas(1)
+            .templates(&["data"])
+            .build();
+        let old = statefulset("prod", "old").templates(&["data"]).build();
+        let pods = vec![
+            pod_for(&web, 0).revision("web-aaa").build(),
+            pod_for(&web, 1).revision("web-bbb").build(),
+            pod_for(&db, 0).build(),
+        ];
+        let claims = (0..4)
+            .map(|o| claim_for(&web, "data", o).build())
+            .chain([
+                claim_for(&db, "data", 0).build(),
+                claim_for(&old, "data", 0).build(),
+            ])
+            .collect();
+        ListInput {
+            revisions: vec![
+                controller_revision(&web, "web-aaa", 1),
+                controller_revision(&web, "web-bbb", 2),
+            ],
+            all_statefulsets: vec![web, db],
+            selected: None,
+            pods,
+            claims,
+            services: vec![service("prod", "web").build()],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn view_counts_claims_orphans_and_states() {
+        let view = build_view(&input(), now());
+        let names: Vec<&str> = view.items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, vec!["db", "web"]);
+        let web = &view.items[1];
+        assert_eq!(web.pvc_count, 4);
+        assert_eq!(web.orphan_count, 2);
+        assert_eq!(web.rollout, RolloutState::PausedByPartition);
+        assert_eq!((web.current_number, web.update_number), (Some(1), Some(2)));
+        assert_eq!(
+            web.service.health,
+            sts_model::service_health::ServiceHealth::Ok
+        );
+        let db = &view.items[0];
+        assert_eq!(
+            db.service.health,
+            sts_model::service_health::ServiceHealth::Missing
+        );
+        assert_eq!((db.pvc_count, db.orphan_count), (1, 0));
+        assert_eq!(db.rollout, RolloutState::Complete);
+        assert_eq!(view.deleted_set_orphans, 1);
+    }
+
+    #[test]
+    fn selector_restricts_rows_not_attribution() {
+        let mut input = input();
+        input.selected = Some([("prod".to_string(), "web".to_string())].into());
+        let view = build_view(&input, now());
+        assert_eq!(view.items.len(), 1);
+        assert_eq!(view.items[0].orphan_count, 2);
+    }
+
+    #[test]
+    fn table_rendering() {
+        let view = build_view(&input(), now());
+        let mut out = Vec::new();
+        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("NAME"), "{text}");
+        for col in [
+            "READY", "REVISION", "ROLLOUT", "SERVICE", "PVCS", "ORPHANS", "AGE",
+        ] {
+            assert!(lines[0].contains(col), "missing {col}: {text}");
+        }
+        assert!(lines[1].starts_with("db "), "{text}");
+        assert!(lines[1].contains("db (missing)"), "{text}");
+        assert!(
+            lines[2].contains("2/2") && lines[2].contains("1->2"),
+            "{text}"
+        );
+        assert!(lines[2].contains("paused by partition"), "{text}");
+        assert!(text.contains("1 orphaned claim(s) belong to StatefulSets that no longer exist"));
+        assert!(!text.contains('\u{1b}'), "no colour when not allowed");
+        assert!(!lines[0].contains("STRATEGY"));
+    }
+
+    #[test]
+    fn wide_and_namespace_columns_and_colour() {
+        let view = build_view(&input(), now());
+        let mut out = Vec::new();
+        render(&mut out, OutputFormat::Wide, &view, true, true, now()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let header = text.lines().next().unwrap();
+        assert!(header.starts_with("NAMESPACE"));
+        assert!(header.contains("STRATEGY") && header.contains("UPDATE-REVISION"));
+        assert!(text.contains("web-bbb"));
+        assert!(text.contains('\u{1b}'), "colour when allowed");
+    }
+
+    #[test]
+    fn json_follows_the_contract() {
+        let view = build_view(&input(), now());
+        let mut out = Vec::new();
+        render(&mut out, OutputFormat::Json, &view, false, false, now()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
+        assert_eq!(json["kind"], "StatefulSetList");
+        let web = &json["items"][1];
+        let mut keys: Vec<&str> = web
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                "currentRevision",
+                "name",
+                "namespace",
+                "orphanCount",
+                "pvcCount",
+                "readyReplicas",
+                "replicas",
+                "rollout",
+                "service",
+                "updateRevision"
+            ]
+        );
+        assert_eq!(web["rollout"], "PausedByPartition");
+        assert_eq!(
+            web["service"],
+            serde_json::json!({"name": "web", "health": "Ok"})
+        );
+        assert_eq!(web["currentRevision"], "web-aaa");
+        assert_eq!(json["items"][0]["service"]["health"], "Missing");
+        // YAML carries the same document.
+        let mut yaml = Vec::new();
+        render(&mut yaml, OutputFormat::Yaml, &view, false, false, now()).unwrap();
+        let back: serde_json::Value = serde_yaml::from_slice(&yaml).unwrap();
+        assert_eq!(back, json);
+    }
+}

@@ -1,0 +1,388 @@
+//! `kubectl sts rollback NAME [--to-revision REV] [--dry-run=none|client|server] [--yes]`
+//!
+//! Does what `kubectl rollout undo statefulset/NAME` does — sends the target ControllerRevision's
+//! `data` (`{"spec":{"template":{…,"$patch":"replace"}}}`) as a strategic merge patch — but first
+//! shows the diff live → target, says that the controller will renumber the target revision to
+//! max+1, and applies only after confirmation.
+
+use std::io::Write;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+use sts_model::diff::{TemplateDiff, unified};
+use sts_model::revision::{History, RollbackPlan};
+use tracing::debug;
+
+use crate::cli::DryRun;
+use crate::cmd::diff::write_unified;
+use crate::cmd::history::{collect, revision_error};
+use crate::collect::map_kube_error;
+use crate::error::{Error, Result, Scope};
+use crate::prompt::require_confirmation;
+use crate::{Context, Outcome};
+
+/// Field manager recorded on the StatefulSet for our patch.
+pub const FIELD_MANAGER: &str = "kubectl-sts";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Revision to roll back to: a number, a full name or a hash (prefix). Default: the revision
+    /// before the update revision (what `kubectl rollout undo` picks).
+    #[arg(long, value_name = "REV")]
+    pub to_revision: Option<String>,
+    /// Only show what would happen (client), or let the server validate without persisting (server).
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
+    if ctx.output.is_structured() {
+        return Err(Error::Usage(
+            "rollback prints a plan and a result as text; -o json|yaml is not supported (use `kubectl sts diff -o json`)"
+                .into(),
+        ));
+    }
+    let objects = collect(ctx, &args.name, false).await?;
+    let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
+    let plan = history
+        .plan_rollback(args.to_revision.as_deref())
+        .map_err(revision_error)?;
+    let diff = plan_diff(&history, &plan)?;
+
+    let mut out = std::io::stdout().lock();
+    render_plan(&mut out, &history, &plan, &diff, ctx.color)?;
+    if plan.already_live {
+        return Ok(Outcome::Success);
+    }
+    match args.dry_run {
+        DryRun::Client => {
+            writeln!(out, "Dry run (client): nothing was sent to the server.")?;
+            return Ok(Outcome::Success);
+        }
+        // The server persists nothing on dryRun=All, so there is nothing to confirm.
+        DryRun::Server => {}
+        DryRun::None => {
+            out.flush()?;
+            require_confirmation(args.yes, ctx.interactive, &question(&history, &plan), "yes")?;
+        }
+    }
+
+    let ns = history.namespace.as_str();
+    let scope = Scope::Namespace(ns.to_string());
+    let body = patch_body(&plan, objects.sts.metadata.resource_version.as_deref());
+    let params = PatchParams {
+        dry_run: args.dry_run == DryRun::Server,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    debug!(
+        verb = "patch",
+        resource = "statefulsets",
+        scope = %scope,
+        name = %history.statefulset,
+        dry_run = params.dry_run,
+        "API request"
+    );
+    let api = ctx.api_in::<StatefulSet>(ns);
+    let result = match api
+        .patch(&history.statefulset, &params, &Patch::Strategic(&body))
+        .await
+    {
+        Ok(sts) => sts,
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            return Err(Error::Other(format!(
+                "StatefulSet {ns}/{} was modified after it was read; nothing was changed. Run the command again to see the new diff.",
+                history.statefulset
+            )));
+        }
+        Err(e) => {
+            return Err(map_kube_error(
+                e,
+                "patch",
+                "statefulsets",
+                scope,
+                &ctx.server,
+                Some(&history.statefulset),
+            ));
+        }
+    };
+    render_result(&mut out, &history, &plan, args.dry_run, &result)?;
+    Ok(Outcome::Success)
+}
+
+/// The diff a rollback would make: live spec.template → target revision.
+pub fn plan_diff(history: &History, plan: &RollbackPlan<'_>) -> Result<TemplateDiff> {
+    unified(
+        &live_label(history),
+        &history.live,
+        &plan.target.label(),
+        plan.template,
+    )
+    .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `live (spec.template of web, = revision 3 web-…)` when the live template is a known revision.
+fn live_label(history: &History) -> String {
+    let equal = history
+        .revisions
+        .iter()
+        .rev()
+        .find(|r| r.template.as_ref().is_ok_and(|t| *t == history.live));
+    match equal {
+        Some(r) => format!(
+            "live (spec.template of {}, = {})",
+            history.statefulset,
+            r.label()
+        ),
+        None => format!("live (spec.template of {})", history.statefulset),
+    }
+}
+
+/// The patch sent: the revision's data as kubectl sends it, plus the resourceVersion we read,
+/// so the server refuses (409) if the StatefulSet changed after the diff was shown.
+pub fn patch_body(plan: &RollbackPlan<'_>, resource_version: Option<&str>) -> Value {
+    let mut body = plan.patch.clone();
+    if let (Some(rv), Some(obj)) = (resource_version, body.as_object_mut()) {
+        obj.insert(
+            "metadata".into(),
+            serde_json::json!({ "resourceVersion": rv }),
+        );
+    }
+    body
+}
+
+fn renumber_note(plan: &RollbackPlan<'_>) -> String {
+    if plan.renumbers() {
+        format!(
+            "Note: the controller will renumber {} to revision {} (revision numbers are not stable; the name {} stays).",
+            plan.target.label(),
+            plan.new_number,
+            plan.target.name
+        )
+    } else {
+        format!(
+            "{} is already the highest revision; its number stays.",
+            plan.target.label()
+        )
+    }
+}
+
+fn question(history: &History, plan: &RollbackPlan<'_>) -> String {
+    format!(
+        "Roll back StatefulSet {}/{} to {}?",
+        history.namespace,
+        history.statefulset,
+        plan.target.label()
+    )
+}
+
+/// What will happen: target, diff live → target, renumbering.
+pub fn render_plan(
+    out: &mut impl Write,
+    history: &History,
+    plan: &RollbackPlan<'_>,
+    diff: &TemplateDiff,
+    color: bool,
+) -> Result<()> {
+    if plan.already_live {
+        writeln!(
+            out,
+            "StatefulSet {}/{} already runs the pod template of {}: nothing to roll back.",
+            history.namespace,
+            history.statefulset,
+            plan.target.label()
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Rolling back StatefulSet {}/{} to {}.",
+        history.namespace,
+        history.statefulset,
+        plan.target.label()
+    )?;
+    writeln!(out)?;
+    write_unified(out, &diff.text, color)?;
+    writeln!(out)?;
+    writeln!(out, "{}", renumber_note(plan))?;
+    Ok(())
+}
+
+/// The outcome after the PATCH.
+pub fn render_result(
+    out: &mut impl Write,
+    history: &History,
+    plan: &RollbackPlan<'_>,
+    dry_run: DryRun,
+    result: &StatefulSet,
+) -> Result<()> {
+    let applied = result.spec.as_ref().map(|s| &s.template) == Some(plan.template);
+    let suffix = if dry_run == DryRun::Server {
+        " (server dry run: validated, nothing persisted)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "statefulset.apps/{} rolled back to {}{suffix}",
+        history.statefulset,
+        plan.target.label()
+    )?;
+    if !applied {
+        // E.g. a mutating webhook changed the template: say so rather than claim an exact rollback.
+        writeln!(
+            out,
+            "Warning: the StatefulSet's spec.template returned by the server differs from {}.",
+            plan.target.label()
+        )?;
+    }
+    if dry_run == DryRun::None && plan.renumbers() {
+        writeln!(
+            out,
+            "{} is now being renumbered to revision {}; follow the rollout with `kubectl sts history {}`.",
+            plan.target.name, plan.new_number, history.statefulset
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::history::tests::{cr, sts};
+    use k8s_openapi::api::apps::v1::ControllerRevision;
+
+    fn settled() -> (StatefulSet, Vec<ControllerRevision>) {
+        (
+            sts("nginx:1.21", "web-6c5f8b9d4", "web-6c5f8b9d4"),
+            vec![
+                cr(
+                    "web-5d4fd4b95c",
+                    1,
+                    "nginx:1.19",
+                    "2026-11-22T03:00:00Z",
+                    None,
+                ),
+                cr(
+                    "web-7b8c9d6f5",
+                    2,
+                    "nginx:1.20",
+                    "2026-11-22T03:10:00Z",
+                    None,
+                ),
+                cr(
+                    "web-6c5f8b9d4",
+                    3,
+                    "nginx:1.21",
+                    "2026-11-22T03:20:00Z",
+                    None,
+                ),
+            ],
+        )
+    }
+
+    fn plan_text(h: &History, to: Option<&str>, color: bool) -> String {
+        let plan = h.plan_rollback(to).unwrap();
+        let diff = plan_diff(h, &plan).unwrap();
+        let mut out = Vec::new();
+        render_plan(&mut out, h, &plan, &diff, color).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plan_shows_diff_from_live_and_renumbering() {
+        let (s, crs) = settled();
+        let h = History::new(&s, &crs).unwrap();
+        let text = plan_text(&h, None, false);
+        let expected_head = "\
+Rolling back StatefulSet default/web to revision 2 (web-7b8c9d6f5).
+
+--- live (spec.template of web, = revision 3 (web-6c5f8b9d4))
++++ revision 2 (web-7b8c9d6f5)
+";
+        assert!(text.starts_with(expected_head), "{text}");
+        assert!(
+            text.contains("\n-  - image: nginx:1.21\n+  - image: nginx:1.20\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "\nNote: the controller will renumber revision 2 (web-7b8c9d6f5) to revision 4 \
+                 (revision numbers are not stable; the name web-7b8c9d6f5 stays).\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        assert!(plan_text(&h, None, true).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn plan_to_live_revision_is_nothing_to_do() {
+        let (s, crs) = settled();
+        let h = History::new(&s, &crs).unwrap();
+        assert_eq!(
+            plan_text(&h, Some("3"), false),
+            "StatefulSet default/web already runs the pod template of revision 3 (web-6c5f8b9d4): nothing to roll back.\n"
+        );
+    }
+
+    #[test]
+    fn patch_is_revision_data_with_resource_version_precondition() {
+        let (s, crs) = settled();
+        let h = History::new(&s, &crs).unwrap();
+        let plan = h.plan_rollback(Some("1")).unwrap();
+        let body = patch_body(&plan, Some("900"));
+        assert_eq!(body["metadata"]["resourceVersion"], "900");
+        assert_eq!(body["spec"]["template"]["$patch"], "replace");
+        assert_eq!(
+            body["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.19"
+        );
+        // Nothing else at the top level: the patch only replaces the pod template.
+        let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, vec!["metadata", "spec"]);
+        assert!(patch_body(&plan, None).get("metadata").is_none());
+    }
+
+    #[test]
+    fn result_reports_dry_run_and_mismatch() {
+        let (s, crs) = settled();
+        let h = History::new(&s, &crs).unwrap();
+        let plan = h.plan_rollback(None).unwrap();
+        let mut patched = s.clone();
+        if let Some(spec) = patched.spec.as_mut() {
+            spec.template = plan.template.clone();
+        }
+        let mut out = Vec::new();
+        render_result(&mut out, &h, &plan, DryRun::Server, &patched).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "statefulset.apps/web rolled back to revision 2 (web-7b8c9d6f5) (server dry run: validated, nothing persisted)\n"
+        );
+
+        let mut out = Vec::new();
+        render_result(&mut out, &h, &plan, DryRun::None, &patched).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("web-7b8c9d6f5 is now being renumbered to revision 4"),
+            "{text}"
+        );
+        assert!(!text.contains("Warning"), "{text}");
+
+        // The server returned something else (e.g. a webhook mutated it): warn.
+        let mut out = Vec::new();
+        render_result(&mut out, &h, &plan, DryRun::None, &s).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("Warning: the StatefulSet's spec.template")
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Everything a cluster-facing command needs, resolved once from the global flags.
+
+use std::io::IsTerminal;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::{Error, Result, Scope};
+
+/// Resolved global settings plus a connected client.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    /// API server URL, for error messages.
+    pub server: String,
+    /// The namespace commands act in (from `-n`, else the kubeconfig context, else "default").
+    /// With `-A` it is still set (to the context's namespace) but [`Context::scope`] is cluster-wide.
+    pub namespace: String,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub output: OutputFormat,
+    /// Whether ANSI colour may be written to stdout.
+    pub color: bool,
+    pub cluster_domain: String,
+    /// Whether stdin is a terminal: confirmations may only be typed when it is.
+    pub interactive: bool,
+}
+
+impl Context {
+    /// Load the kubeconfig (honouring `--kubeconfig`, `KUBECONFIG`, `--context`) and build a client.
+    /// No request is sent yet.
+    pub async fn from_args(args: &GlobalArgs) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: args.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let config = match &args.kubeconfig {
+            Some(path) => {
+                let kubeconfig =
+                    Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig { source })?;
+                Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|source| Error::Kubeconfig { source })?
+            }
+            None => Config::from_kubeconfig(&options)
+                .await
+                .map_err(|source| Error::Kubeconfig { source })?,
+        };
+        let server = config.cluster_url.to_string();
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = Client::try_from(config).map_err(|source| Error::Client {
+            server: server.clone(),
+            source,
+        })?;
+        Ok(Self {
+            client,
+            server,
+            namespace,
+            all_namespaces: args.all_namespaces,
+            selector: args.selector.clone(),
+            output: args.output,
+            color: color_allowed(args.no_color),
+            cluster_domain: args.cluster_domain.clone(),
+            interactive: std::io::stdin().is_terminal(),
+        })
+    }
+
+    /// The scope of LIST requests: the namespace, or everything with `-A`.
+    pub fn scope(&self) -> Scope {
+        if self.all_namespaces {
+            Scope::AllNamespaces
+        } else {
+            Scope::Namespace(self.namespace.clone())
+        }
+    }
+
+    /// An `Api` for kind `K` over [`Context::scope`].
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match self.scope() {
+            Scope::Namespace(ns) => Api::namespaced(self.client.clone(), &ns),
+            Scope::AllNamespaces | Scope::Cluster => Api::all(self.client.clone()),
+        }
+    }
+
+    /// An `Api` for kind `K` in one given namespace (writes always target one namespace).
+    pub fn api_in<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// An `Api` for a cluster-scoped kind `K` (PersistentVolumes).
+    pub fn cluster_api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>,
+    {
+        Api::all(self.client.clone())
+    }
+}
+
+/// Colour only when not disabled by flag or `NO_COLOR`, and stdout is a terminal.
+pub fn color_allowed(no_color_flag: bool) -> bool {
+    !no_color_flag
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,130 @@
+//! The plugin's error type. Every variant names what failed and where, so the
+//! message printed by `main` is actionable without `-v`.
+
+use std::fmt;
+
+/// Result alias used across the plugin.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a request was aimed: one namespace or the whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Namespace(String),
+    AllNamespaces,
+    /// Cluster-scoped resources (PersistentVolumes).
+    Cluster,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Namespace(ns) => write!(f, "in namespace {ns:?}"),
+            Scope::AllNamespaces => f.write_str("in all namespaces"),
+            Scope::Cluster => f.write_str("cluster-wide"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command-line usage that clap could not catch (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(
+        "no usable kubeconfig: {source}\nhint: pass --kubeconfig PATH, set KUBECONFIG, or create ~/.kube/config"
+    )]
+    Kubeconfig {
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+
+    #[error("cannot build a Kubernetes client for {server}: {source}")]
+    Client {
+        server: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error(
+        "cannot reach the Kubernetes API server at {server} ({verb} {resource} {scope}): {detail}"
+    )]
+    Unreachable {
+        server: String,
+        verb: &'static str,
+        resource: String,
+        scope: Scope,
+        detail: String,
+    },
+
+    #[error("forbidden: you may not {verb} {resource} {scope}: {message}")]
+    Forbidden {
+        verb: &'static str,
+        resource: String,
+        scope: Scope,
+        message: String,
+    },
+
+    #[error("{kind} {name:?} not found {scope}{}", suggest(.suggestions))]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        scope: Scope,
+        suggestions: Vec<String>,
+    },
+
+    #[error("failed to {verb} {resource} {scope}: {detail}")]
+    Api {
+        verb: &'static str,
+        resource: String,
+        scope: Scope,
+        detail: String,
+    },
+
+    /// The user asked for a revision the StatefulSet does not have.
+    #[error(
+        "unknown revision {requested:?} of StatefulSet {statefulset:?}; known revisions: {known}"
+    )]
+    UnknownRevision {
+        statefulset: String,
+        requested: String,
+        known: String,
+    },
+
+    /// A confirmation prompt was declined or could not be shown.
+    #[error("{0}")]
+    Aborted(String),
+
+    #[error("{0}")]
+    NotImplemented(&'static str),
+
+    #[error("failed to write output: {0}")]
+    Output(#[from] std::io::Error),
+
+    #[error("failed to serialise output as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+
+    #[error("failed to serialise output as YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+
+    #[error("{0}")]
+    Other(String),
+}
+
+fn suggest(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean: {}?", suggestions.join(", "))
+    }
+}
+
+impl Error {
+    /// Process exit code for this error: 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}

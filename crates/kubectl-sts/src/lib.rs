@@ -1,0 +1,94 @@
+//! `kubectl sts`: a kubectl plugin that joins the StatefulSet facts kubectl leaves scattered.
+//!
+//! Each command is *collect* (one paginated LIST per kind, [`collect`]) → *model* (pure,
+//! `sts-model`) → *render* (to `impl Write`).
+
+pub mod cli;
+pub mod cmd;
+pub mod collect;
+pub mod context;
+pub mod error;
+pub mod prompt;
+pub mod render;
+
+pub use cli::Cli;
+pub use context::Context;
+pub use error::{Error, Result};
+
+use cli::Commands;
+
+/// How a successful command ended; mapped to the process exit code by `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// Exit 0.
+    #[default]
+    Success,
+    /// `orphans --exit-code` found orphaned claims: exit 3.
+    OrphansFound,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::OrphansFound => 3,
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    match &cli.command {
+        Commands::Completion(args) => {
+            cmd::completion::run(args, &mut std::io::stdout().lock())?;
+            return Ok(Outcome::Success);
+        }
+        Commands::Version => {
+            use std::io::Write;
+            writeln!(
+                std::io::stdout().lock(),
+                "kubectl-sts {}",
+                env!("CARGO_PKG_VERSION")
+            )?;
+            return Ok(Outcome::Success);
+        }
+        _ => {}
+    }
+    collect::set_chunk_size(cli.global.chunk_size);
+    let ctx = Context::from_args(&cli.global).await?;
+    match &cli.command {
+        Commands::List(args) => cmd::list::run(&ctx, args).await,
+        Commands::Inspect(args) => cmd::inspect::run(&ctx, args).await,
+        Commands::History(args) => cmd::history::run(&ctx, args).await,
+        Commands::Diff(args) => cmd::diff::run(&ctx, args).await,
+        Commands::Rollback(args) => cmd::rollback::run(&ctx, args).await,
+        Commands::Orphans(args) => cmd::orphans::run(&ctx, args).await,
+        Commands::Completion(_) | Commands::Version => Ok(Outcome::Success),
+    }
+}
+
+/// Install the tracing subscriber: `RUST_LOG` wins; otherwise `-v` enables debug logs
+/// for this crate (every API request) and `-vv` also for kube's client. Logs go to stderr.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    // An empty RUST_LOG counts as unset (it would otherwise mean "errors from everyone").
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok());
+    let filter = from_env.unwrap_or_else(|| {
+        EnvFilter::new(match verbose {
+            // kube logs connection failures at ERROR; our own message says it better.
+            0 => "warn,kube_client=off",
+            1 => "warn,kube_client=off,kubectl_sts=debug",
+            _ => "debug,hyper_util=info,tower=info",
+        })
+    });
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,749 @@
+//! The reconciler's decisions, as pure functions over cached objects.
+//!
+//! At admission time a new StatefulSet has no UID, so the Service the webhook creates cannot
+//! name it as owner yet. The reconciler closes that gap and a few others:
+//!
+//! - **adopt**: a managed Service whose StatefulSet now exists (and uses it as `serviceName`)
+//!   gets an ownerReference to it, so deleting the StatefulSet garbage-collects the Service;
+//! - **heal**: a StatefulSet (not opted out) whose `serviceName` Service is missing gets one —
+//!   this covers StatefulSets created while the webhook was down;
+//! - **orphan**: a managed Service without owners whose StatefulSet has not appeared within the
+//!   grace period (e.g. the create was rejected after the webhook ran) is deleted.
+//!
+//! [`plan`] turns a snapshot into [`Action`]s; applying them is the caller's job. Every action
+//! carries the preconditions (resourceVersion, UID) that make applying it twice, or from two
+//! replicas at once, harmless.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+use crate::dns::is_dns1035_label;
+use crate::headless::{
+    HeadlessConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION, desired_service,
+};
+
+/// Tunables of [`plan`].
+#[derive(Clone, Debug)]
+pub struct PlanConfig {
+    /// How long a managed Service may exist without its StatefulSet before it is deleted.
+    pub orphan_grace: Duration,
+    /// Namespaces where nothing is healed (the webhook itself is not called there either).
+    pub skip_namespaces: Vec<String>,
+    /// How healed Services are built (the same as at admission).
+    pub headless: HeadlessConfig,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            orphan_grace: Duration::from_secs(5 * 60),
+            skip_namespaces: vec!["kube-system".to_owned()],
+            headless: HeadlessConfig::default(),
+        }
+    }
+}
+
+/// One change the reconciler should make.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Replace the Service's ownerReferences with `owner_references` (the existing ones plus
+    /// the StatefulSet), guarded by `resource_version`.
+    Adopt {
+        namespace: String,
+        service: String,
+        statefulset: String,
+        resource_version: String,
+        owner_references: Vec<OwnerReference>,
+    },
+    /// Create the headless Service `service` for `statefulset`: `object` is the Service as
+    /// admission would have built it, already owned by the StatefulSet.
+    Heal {
+        namespace: String,
+        service: String,
+        statefulset: String,
+        object: Box<Service>,
+    },
+    /// Delete a managed Service whose StatefulSet never appeared, guarded by UID and
+    /// resourceVersion so a Service re-created or adopted meanwhile is left alone.
+    DeleteOrphan {
+        namespace: String,
+        service: String,
+        statefulset: String,
+        uid: String,
+        resource_version: String,
+        /// How long the Service had existed (at the planning time).
+        age: Duration,
+    },
+}
+
+impl Action {
+    /// Short verb for logs and metrics.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Adopt { .. } => "adopt",
+            Action::Heal { .. } => "heal",
+            Action::DeleteOrphan { .. } => "delete_orphan",
+        }
+    }
+}
+
+/// What to do now, and when to look again even if nothing changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Earliest moment a managed Service still within its grace period becomes deletable.
+    pub recheck_at: Option<Timestamp>,
+}
+
+/// The StatefulSet name a Service is managed for, if it carries both our label and annotation.
+pub fn managed_for(svc: &Service) -> Option<&str> {
+    let meta = &svc.metadata;
+    let ours = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY_LABEL))
+        .is_some_and(|v| v == MANAGED_BY_VALUE);
+    if !ours {
+        return None;
+    }
+    meta.annotations
+        .as_ref()?
+        .get(STATEFULSET_ANNOTATION)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The ownerReference a StatefulSet gives its Service. Not a controller reference and not
+/// blocking deletion: the Service only needs to be garbage-collected after the StatefulSet,
+/// and claiming `controller` could clash with other tools that manage it.
+pub fn owner_reference(sts: &StatefulSet) -> Option<OwnerReference> {
+    let uid = sts.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
+    let name = sts.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+    Some(OwnerReference {
+        api_version: "apps/v1".to_owned(),
+        kind: "StatefulSet".to_owned(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        controller: Some(false),
+        block_owner_deletion: Some(false),
+    })
+}
+
+fn service_name(sts: &StatefulSet) -> Option<&str> {
+    sts.spec
+        .as_ref()?
+        .service_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+}
+
+/// Decides what to do, given everything the caches hold.
+///
+/// Must only be called with complete snapshots (both caches synced): an empty StatefulSet list
+/// would otherwise look like "every StatefulSet is gone".
+pub fn plan<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    statefulsets: impl IntoIterator<Item = &'a StatefulSet>,
+    now: Timestamp,
+    cfg: &PlanConfig,
+) -> Plan {
+    // (namespace, name) → object; BTreeMap for a deterministic action order.
+    let mut svcs: BTreeMap<(&str, &str), &Service> = BTreeMap::new();
+    for svc in services {
+        if let (Some(ns), Some(name)) = (&svc.metadata.namespace, &svc.metadata.name) {
+            svcs.insert((ns, name), svc);
+        }
+    }
+    let mut stss: HashMap<(&str, &str), &StatefulSet> = HashMap::new();
+    let mut sts_order: Vec<(&str, &str)> = Vec::new();
+    for sts in statefulsets {
+        if let (Some(ns), Some(name)) = (&sts.metadata.namespace, &sts.metadata.name) {
+            stss.insert((ns, name), sts);
+            sts_order.push((ns, name));
+        }
+    }
+    sts_order.sort_unstable();
+
+    let mut out = Plan::default();
+    for (&(ns, name), svc) in &svcs {
+        let Some(sts_name) = managed_for(svc) else {
+            continue;
+        };
+        if svc.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let existing = svc.metadata.owner_references.as_deref().unwrap_or_default();
+        let sts = stss
+            .get(&(ns, sts_name))
+            .filter(|sts| service_name(sts) == Some(name));
+        match sts {
+            Some(sts) => {
+                // A StatefulSet being deleted will not come back: leave the Service to the
+                // garbage collector (if owned) or to the orphan rule once the object is gone.
+                if sts.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                let Some(owner) = owner_reference(sts) else {
+                    continue;
+                };
+                if existing.iter().any(|o| o.uid == owner.uid) {
+                    continue;
+                }
+                let Some(rv) = svc.metadata.resource_version.clone() else {
+                    continue;
+                };
+                let mut owner_references = existing.to_vec();
+                owner_references.push(owner);
+                out.actions.push(Action::Adopt {
+                    namespace: ns.to_owned(),
+                    service: name.to_owned(),
+                    statefulset: sts_name.to_owned(),
+                    resource_version: rv,
+                    owner_references,
+                });
+            }
+            None => {
+                // Owned Services are the garbage collector's business, even if the owner looks
+                // gone from here (our cache may be behind; the collector asks the API).
+                if !existing.is_empty() {
+                    continue;
+                }
+                let (Some(uid), Some(rv), Some(created)) = (
+                    svc.metadata.uid.clone(),
+                    svc.metadata.resource_version.clone(),
+                    svc.metadata.creation_timestamp.as_ref(),
+                ) else {
+                    continue;
+                };
+                let grace =
+                    SignedDuration::try_from(cfg.orphan_grace).unwrap_or(SignedDuration::MAX);
+                let age = now.duration_since(created.0);
+                if age >= grace {
+                    out.actions.push(Action::DeleteOrphan {
+                        namespace: ns.to_owned(),
+                        service: name.to_owned(),
+                        statefulset: sts_name.to_owned(),
+                        uid,
+                        resource_version: rv,
+                        age: Duration::try_from(age).unwrap_or_default(),
+                    });
+                } else if let Ok(at) = created.0.checked_add(grace) {
+                    out.recheck_at = Some(out.recheck_at.map_or(at, |cur| cur.min(at)));
+                }
+            }
+        }
+    }
+
+    for key in sts_order {
+        let (ns, name) = key;
+        let Some(sts) = stss.get(&key) else {
+            continue;
+        };
+        if cfg.skip_namespaces.iter().any(|s| s == ns) || sts.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        let Some(svc_name) = service_name(sts) else {
+            continue;
+        };
+        // Any Service of that name, ours or not, headless or not, is left alone.
+        if svcs.contains_key(&(ns, svc_name)) || !is_dns1035_label(svc_name) {
+            continue;
+        }
+        let Some(owner) = owner_reference(sts) else {
+            continue;
+        };
+        // Opted out, or a selector a Service cannot express: admission skipped it too.
+        let Ok(mut object) = desired_service(sts, svc_name, &cfg.headless) else {
+            continue;
+        };
+        object.metadata.owner_references = Some(vec![owner]);
+        out.actions.push(Action::Heal {
+            namespace: ns.to_owned(),
+            service: svc_name.to_owned(),
+            statefulset: name.to_owned(),
+            object: Box::new(object),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headless::OPT_OUT_LABEL;
+    use k8s_openapi::api::apps::v1::StatefulSetSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+        LabelSelector, LabelSelectorRequirement, ObjectMeta, Time,
+    };
+
+    const NOW: &str = "2026-11-22T05:00:00Z";
+
+    fn now() -> Timestamp {
+        NOW.parse().unwrap()
+    }
+
+    fn ago(secs: i64) -> Time {
+        Time(now().checked_sub(SignedDuration::from_secs(secs)).unwrap())
+    }
+
+    fn cfg() -> PlanConfig {
+        PlanConfig {
+            orphan_grace: Duration::from_secs(300),
+            ..PlanConfig::default()
+        }
+    }
+
+    fn sts(ns: &str, name: &str, service_name: Option<&str>) -> StatefulSet {
+        StatefulSet {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                uid: Some(format!("uid-{ns}-{name}")),
+                ..Default::default()
+            },
+            spec: Some(StatefulSetSpec {
+                service_name: service_name.map(Into::into),
+                selector: LabelSelector {
+                    match_labels: Some([("app".to_owned(), name.to_owned())].into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A Service the webhook created for StatefulSet `for_sts`, `age_secs` old.
+    fn managed(ns: &str, name: &str, for_sts: &str, age_secs: i64) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                uid: Some(format!("svc-uid-{ns}-{name}")),
+                resource_version: Some("42".into()),
+                creation_timestamp: Some(ago(age_secs)),
+                labels: Some([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())].into()),
+                annotations: Some([(STATEFULSET_ANNOTATION.to_owned(), for_sts.to_owned())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn unmanaged(ns: &str, name: &str, age_secs: i64) -> Service {
+        let mut s = managed(ns, name, "x", age_secs);
+        s.metadata.labels = None;
+        s.metadata.annotations = None;
+        s
+    }
+
+    fn owned_by(mut svc: Service, sts: &StatefulSet) -> Service {
+        svc.metadata.owner_references = Some(vec![owner_reference(sts).unwrap()]);
+        svc
+    }
+
+    fn run(services: &[Service], statefulsets: &[StatefulSet]) -> Plan {
+        plan(services, statefulsets, now(), &cfg())
+    }
+
+    #[test]
+    fn adopts_a_managed_service_once_its_statefulset_exists() {
+        let web = sts("ns", "web", Some("web"));
+        let p = run(&[managed("ns", "web", "web", 10)], &[web]);
+        assert_eq!(
+            p.actions,
+            vec![Action::Adopt {
+                namespace: "ns".into(),
+                service: "web".into(),
+                statefulset: "web".into(),
+                resource_version: "42".into(),
+                owner_references: vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "StatefulSet".into(),
+                    name: "web".into(),
+                    uid: "uid-ns-web".into(),
+                    controller: Some(false),
+                    block_owner_deletion: Some(false),
+                }],
+            }]
+        );
+        assert_eq!(p.recheck_at, None);
+    }
+
+    #[test]
+    fn adoption_keeps_existing_owner_references() {
+        let web = sts("ns", "web", Some("web"));
+        let other = sts("ns", "other", Some("other"));
+        let svc = owned_by(managed("ns", "web", "web", 10), &other);
+        let p = run(&[svc], &[web]);
+        let [
+            Action::Adopt {
+                owner_references, ..
+            },
+        ] = p.actions.as_slice()
+        else {
+            panic!("expected one adopt, got {:?}", p.actions);
+        };
+        let uids: Vec<_> = owner_references.iter().map(|o| o.uid.as_str()).collect();
+        assert_eq!(uids, ["uid-ns-other", "uid-ns-web"]);
+    }
+
+    #[test]
+    fn already_owned_service_is_left_alone() {
+        let web = sts("ns", "web", Some("web"));
+        let svc = owned_by(managed("ns", "web", "web", 10), &web);
+        assert_eq!(run(&[svc], &[web]), Plan::default());
+    }
+
+    #[test]
+    fn adoption_matches_namespace_and_service_name_and_template_names() {
+        // Template `{name}-hl`: Service name differs from the StatefulSet name.
+        let web = sts("ns", "web", Some("web-hl"));
+        let p = run(
+            &[managed("ns", "web-hl", "web", 10)],
+            std::slice::from_ref(&web),
+        );
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].verb(), "adopt");
+        // Same names in another namespace do not count.
+        let p = run(&[managed("other", "web-hl", "web", 10)], &[web]);
+        assert!(p.actions.iter().all(|a| a.verb() != "adopt"), "{p:?}");
+    }
+
+    #[test]
+    fn statefulset_without_uid_or_resource_version_is_not_adopted() {
+        let mut web = sts("ns", "web", Some("web"));
+        web.metadata.uid = None;
+        let p = run(
+            &[managed("ns", "web", "web", 10)],
+            std::slice::from_ref(&web),
+        );
+        assert_eq!(p, Plan::default());
+        let web = sts("ns", "web", Some("web"));
+        let mut svc = managed("ns", "web", "web", 10);
+        svc.metadata.resource_version = None;
+        assert_eq!(run(&[svc], &[web]), Plan::default());
+    }
+
+    #[test]
+    fn terminating_statefulset_is_not_adopted() {
+        let mut web = sts("ns", "web", Some("web"));
+        web.metadata.deletion_timestamp = Some(ago(1));
+        assert_eq!(
+            run(&[managed("ns", "web", "web", 999)], &[web]),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn young_orphan_waits_and_sets_recheck_time() {
+        let p = run(
+            &[
+                managed("ns", "web", "web", 100),
+                managed("ns", "db", "db", 250),
+            ],
+            &[],
+        );
+        assert!(p.actions.is_empty(), "{p:?}");
+        // db was created 250 s ago with a 300 s grace: due in 50 s, earlier than web's 200 s.
+        let due = now().checked_add(SignedDuration::from_secs(50)).unwrap();
+        assert_eq!(p.recheck_at, Some(due));
+    }
+
+    #[test]
+    fn orphan_past_grace_is_deleted_with_preconditions() {
+        let p = run(&[managed("ns", "web", "web", 300)], &[]);
+        assert_eq!(
+            p.actions,
+            vec![Action::DeleteOrphan {
+                namespace: "ns".into(),
+                service: "web".into(),
+                statefulset: "web".into(),
+                uid: "svc-uid-ns-web".into(),
+                resource_version: "42".into(),
+                age: Duration::from_secs(300),
+            }]
+        );
+        assert_eq!(p.recheck_at, None);
+    }
+
+    #[test]
+    fn grace_is_configurable() {
+        let svc = managed("ns", "web", "web", 31);
+        let short = PlanConfig {
+            orphan_grace: Duration::from_secs(30),
+            ..cfg()
+        };
+        let p = plan([&svc], [], now(), &short);
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].verb(), "delete_orphan");
+        assert!(run(&[svc], &[]).actions.is_empty());
+    }
+
+    #[test]
+    fn service_from_the_future_is_not_an_orphan_yet() {
+        // Clock skew between us and the apiserver must not make a new Service look old.
+        let svc = managed("ns", "web", "web", -60);
+        let p = run(&[svc], &[]);
+        assert!(p.actions.is_empty());
+        assert!(p.recheck_at.is_some());
+    }
+
+    #[test]
+    fn statefulset_using_another_service_name_does_not_save_the_orphan() {
+        // The create that made "web" was rejected; "web" was re-created with serviceName "db".
+        let web = sts("ns", "web", Some("db"));
+        let p = run(
+            &[
+                managed("ns", "web", "web", 600),
+                managed("ns", "db", "web", 1),
+            ],
+            &[web],
+        );
+        let verbs: Vec<_> = p.actions.iter().map(|a| (a.verb(), a_service(a))).collect();
+        assert_eq!(verbs, [("adopt", "db"), ("delete_orphan", "web")]);
+    }
+
+    fn a_service(a: &Action) -> &str {
+        match a {
+            Action::Adopt { service, .. }
+            | Action::Heal { service, .. }
+            | Action::DeleteOrphan { service, .. } => service,
+        }
+    }
+
+    #[test]
+    fn never_deletes_services_that_are_not_ours() {
+        let mut no_annotation = managed("ns", "a", "a", 9999);
+        no_annotation.metadata.annotations = None;
+        let mut other_manager = managed("ns", "b", "b", 9999);
+        other_manager
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(MANAGED_BY_LABEL.into(), "helm".into());
+        let mut empty_annotation = managed("ns", "c", "", 9999);
+        empty_annotation.metadata.annotations =
+            Some([(STATEFULSET_ANNOTATION.to_owned(), String::new())].into());
+        let p = run(
+            &[
+                unmanaged("ns", "d", 9999),
+                no_annotation,
+                other_manager,
+                empty_annotation,
+            ],
+            &[],
+        );
+        assert_eq!(p, Plan::default());
+    }
+
+    #[test]
+    fn never_deletes_owned_services() {
+        let gone = sts("ns", "web", Some("web"));
+        let svc = owned_by(managed("ns", "web", "web", 9999), &gone);
+        assert_eq!(run(&[svc], &[]), Plan::default());
+    }
+
+    #[test]
+    fn terminating_or_incomplete_services_are_skipped() {
+        let mut terminating = managed("ns", "a", "a", 9999);
+        terminating.metadata.deletion_timestamp = Some(ago(1));
+        let mut no_created = managed("ns", "b", "b", 9999);
+        no_created.metadata.creation_timestamp = None;
+        let mut no_uid = managed("ns", "c", "c", 9999);
+        no_uid.metadata.uid = None;
+        assert_eq!(
+            run(&[terminating, no_created, no_uid], &[]),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn heals_a_statefulset_whose_service_is_missing() {
+        let web = sts("ns", "web", Some("web"));
+        let p = run(&[], std::slice::from_ref(&web));
+        let [
+            Action::Heal {
+                namespace,
+                service,
+                statefulset,
+                object,
+            },
+        ] = p.actions.as_slice()
+        else {
+            panic!("expected one heal, got {:?}", p.actions);
+        };
+        assert_eq!((namespace.as_str(), service.as_str()), ("ns", "web"));
+        assert_eq!(statefulset, "web");
+        let meta = &object.metadata;
+        assert_eq!(meta.name.as_deref(), Some("web"));
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
+        assert_eq!(managed_for(object), Some("web"));
+        assert_eq!(
+            meta.owner_references,
+            Some(vec![owner_reference(&web).unwrap()])
+        );
+        let spec = object.spec.as_ref().unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(
+            spec.selector,
+            Some([("app".to_owned(), "web".to_owned())].into())
+        );
+        assert_eq!(spec.publish_not_ready_addresses, Some(true));
+    }
+
+    #[test]
+    fn healed_service_follows_the_headless_config() {
+        let web = sts("ns", "web", Some("web"));
+        let cfg = PlanConfig {
+            headless: HeadlessConfig {
+                publish_not_ready_addresses: false,
+            },
+            ..cfg()
+        };
+        let p = plan([], [&web], now(), &cfg);
+        let [Action::Heal { object, .. }] = p.actions.as_slice() else {
+            panic!("expected one heal, got {:?}", p.actions);
+        };
+        let spec = object.spec.as_ref().unwrap();
+        assert_eq!(spec.publish_not_ready_addresses, Some(false));
+    }
+
+    #[test]
+    fn heal_looks_for_the_service_in_the_statefulsets_namespace() {
+        let web = sts("a", "web", Some("web"));
+        let p = run(&[unmanaged("b", "web", 1)], &[web]);
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].verb(), "heal");
+    }
+
+    #[test]
+    fn existing_service_of_any_kind_prevents_heal() {
+        let web = sts("ns", "web", Some("web"));
+        // A user's Service (maybe not even headless) is never replaced.
+        assert_eq!(
+            run(&[unmanaged("ns", "web", 1)], std::slice::from_ref(&web))
+                .actions
+                .len(),
+            0
+        );
+        let owned = owned_by(managed("ns", "web", "web", 1), &web);
+        assert_eq!(run(&[owned], &[web]), Plan::default());
+    }
+
+    #[test]
+    fn heal_skips_what_the_webhook_would_skip() {
+        let mut opted = sts("ns", "a", Some("a"));
+        opted.metadata.labels = Some([(OPT_OUT_LABEL.to_owned(), "false".to_owned())].into());
+        let no_name = sts("ns", "b", None);
+        let empty_name = sts("ns", "c", Some(""));
+        let mut exprs = sts("ns", "d", Some("d"));
+        exprs.spec.as_mut().unwrap().selector.match_expressions =
+            Some(vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "In".into(),
+                values: Some(vec!["d".into()]),
+            }]);
+        let mut no_labels = sts("ns", "e", Some("e"));
+        no_labels.spec.as_mut().unwrap().selector.match_labels = None;
+        let mut terminating = sts("ns", "f", Some("f"));
+        terminating.metadata.deletion_timestamp = Some(ago(1));
+        let system = sts("kube-system", "g", Some("g"));
+        let bad_name = sts("ns", "h", Some("1h"));
+        let mut no_uid = sts("ns", "i", Some("i"));
+        no_uid.metadata.uid = None;
+        let p = run(
+            &[],
+            &[
+                opted,
+                no_name,
+                empty_name,
+                exprs,
+                no_labels,
+                terminating,
+                system,
+                bad_name,
+                no_uid,
+            ],
+        );
+        assert_eq!(p, Plan::default());
+    }
+
+    #[test]
+    fn opt_in_label_values_other_than_false_still_heal() {
+        let mut web = sts("ns", "web", Some("web"));
+        web.metadata.labels = Some([(OPT_OUT_LABEL.to_owned(), "true".to_owned())].into());
+        assert_eq!(run(&[], &[web]).actions.len(), 1);
+    }
+
+    #[test]
+    fn skip_namespaces_is_configurable() {
+        let web = sts("kube-system", "web", Some("web"));
+        let none = PlanConfig {
+            skip_namespaces: vec![],
+            ..cfg()
+        };
+        assert_eq!(plan([], [&web], now(), &none).actions.len(), 1);
+        assert!(run(&[], &[web]).actions.is_empty());
+    }
+
+    #[test]
+    fn actions_are_ordered_and_stable() {
+        let stss = [sts("b", "web", Some("web")), sts("a", "web", Some("web"))];
+        let svcs = [
+            managed("z", "old", "old", 9999),
+            managed("c", "old", "old", 9999),
+        ];
+        let p = run(&svcs, &stss);
+        let keys: Vec<_> = p
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Adopt { namespace, .. }
+                | Action::Heal { namespace, .. }
+                | Action::DeleteOrphan { namespace, .. } => (a.verb(), namespace.as_str()),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("delete_orphan", "c"),
+                ("delete_orphan", "z"),
+                ("heal", "a"),
+                ("heal", "b")
+            ]
+        );
+    }
+
+    #[test]
+    fn works_on_real_statefulset_json() {
+        // Shape as returned by a v1.20 apiserver (trimmed): serviceName set, matchLabels.
+        let web: StatefulSet = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "web", "namespace": "default",
+                         "uid": "5d7a0e62-0b7a-4a43-9a7e-3f0f1e2e0a11",
+                         "creationTimestamp": "2026-11-22T04:00:00Z"},
+            "spec": {"serviceName": "web", "replicas": 2,
+                     "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "x",
+                                     "ports": [{"name": "http", "containerPort": 80}]}]}}}
+        }))
+        .unwrap();
+        let p = run(&[], std::slice::from_ref(&web));
+        let [Action::Heal { object, .. }] = p.actions.as_slice() else {
+            panic!("expected one heal, got {:?}", p.actions);
+        };
+        let owners = object.metadata.owner_references.as_ref().unwrap();
+        assert_eq!(owners[0].uid, "5d7a0e62-0b7a-4a43-9a7e-3f0f1e2e0a11");
+        let ports = object.spec.as_ref().unwrap().ports.as_ref().unwrap();
+        assert_eq!(ports[0].port, 80);
+    }
+}
