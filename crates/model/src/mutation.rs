@@ -92,8 +92,23 @@ pub fn is_statefulset_request<T: kube_core::Resource>(req: &AdmissionRequest<T>)
         && req.sub_resource.as_deref().is_none_or(str::is_empty)
 }
 
+/// Anything holding a StatefulSet: the full object, or a slimmer parse of it (the webhook
+/// reads only the fields [`mutate`] needs, for speed).
+pub trait AsStatefulSet {
+    fn as_statefulset(&self) -> &StatefulSet;
+}
+
+impl AsStatefulSet for StatefulSet {
+    fn as_statefulset(&self) -> &StatefulSet {
+        self
+    }
+}
+
 /// Decides the patch, warnings and Service for one admission request.
-pub fn mutate(req: &AdmissionRequest<StatefulSet>, cfg: &MutationConfig) -> Mutation {
+pub fn mutate<T>(req: &AdmissionRequest<T>, cfg: &MutationConfig) -> Mutation
+where
+    T: kube_core::Resource + AsStatefulSet,
+{
     if !is_statefulset_request(req) {
         return Mutation::skip(Skip::NotAStatefulSet);
     }
@@ -102,7 +117,7 @@ pub fn mutate(req: &AdmissionRequest<StatefulSet>, cfg: &MutationConfig) -> Muta
         Operation::Update => false,
         Operation::Delete | Operation::Connect => return Mutation::skip(Skip::Operation),
     };
-    let Some(sts) = req.object.as_ref() else {
+    let Some(sts) = req.object.as_ref().map(AsStatefulSet::as_statefulset) else {
         return Mutation::skip(Skip::NoObject);
     };
     if is_opted_out(sts) {

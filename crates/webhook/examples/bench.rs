@@ -1,0 +1,468 @@
+//! Benchmark: the real `/mutate` over TLS against a minimal rustls server with a fixed answer.
+//!
+//!     cargo run --release -p sts-webhook --example bench [-- --seconds 10 --connections 64 --rate 5000]
+//!
+//! Each server runs in its own child process (this binary with `serve`), so its peak RSS and
+//! CPU time are its own. The load generator (one thread, like `wrk -t1`) keeps
+//! `--connections` TLS keep-alive connections busy with a real CREATE AdmissionReview for
+//! `--seconds` (closed loop: req/s, p50, p99), then sends a fixed `--rate` for `--seconds`
+//! (open loop: latency measured from the scheduled send time, so a stall is not hidden).
+//! The `/mutate` server's cache already holds the Service, which is the hot path: no API call.
+//! Loopback only; bounded in time and in request count.
+
+#![allow(clippy::unwrap_used)] // a benchmark harness: any failure should stop it loudly
+
+#[path = "../tests/support/certs.rs"]
+mod certs;
+#[path = "../tests/support/http.rs"]
+mod http;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use sts_model::headless::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION};
+use sts_model::mutation::MutationConfig;
+use sts_webhook::cache::Caches;
+use sts_webhook::metrics::Metrics;
+use sts_webhook::server::{ServeOptions, serve};
+use sts_webhook::services::{CreateError, ServiceWriter};
+use sts_webhook::tls::{ReloadingCert, server_config};
+use sts_webhook::{AppState, router};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+
+const REVIEW: &str = include_str!("../tests/fixtures/create-statefulset.json");
+/// Hard cap on requests per phase, whatever the duration.
+const MAX_REQUESTS: usize = 2_000_000;
+
+struct Opts {
+    seconds: u64,
+    connections: usize,
+    rate: u64,
+}
+
+fn parse_opts(args: &[String]) -> Opts {
+    let mut o = Opts {
+        seconds: 10,
+        connections: 64,
+        rate: 5000,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().and_then(|v| v.parse::<u64>().ok());
+        match (a.as_str(), v) {
+            ("--seconds", Some(v)) => o.seconds = v.clamp(1, 60),
+            ("--connections", Some(v)) => o.connections = (v as usize).clamp(1, 256),
+            ("--rate", Some(v)) => o.rate = v.clamp(1, 50_000),
+            _ => {
+                eprintln!("usage: bench [--seconds N (≤60)] [--connections N (≤256)] [--rate N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    o
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        // child: bench serve mutate|fixed CERT KEY
+        serve_child(&args[1], Path::new(&args[2]), Path::new(&args[3]));
+        return;
+    }
+    let opts = parse_opts(&args);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new("bench CA");
+    let leaf = ca.leaf("bench");
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let client_tls = client_config(&ca.pem());
+
+    println!(
+        "load: {} keep-alive TLS connections, {} s closed loop, then {} req/s for {} s; body {} bytes (CREATE StatefulSet review)",
+        opts.connections,
+        opts.seconds,
+        opts.rate,
+        opts.seconds,
+        REVIEW.len()
+    );
+    let mut results = BTreeMap::new();
+    for kind in ["fixed", "mutate"] {
+        let mut child = spawn_server(kind, &cert, &key);
+        let (addr, pid) = (child.addr, child.child.id());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (closed, open, check) = rt.block_on(async {
+            let closed = closed_loop(addr, &client_tls, &opts).await;
+            let open = open_loop(addr, &client_tls, &opts).await;
+            let check = if kind == "mutate" {
+                Some(mutate_metrics(addr, &client_tls).await)
+            } else {
+                None
+            };
+            (closed, open, check)
+        });
+        let rss = peak_rss_kib(pid);
+        let cpu = cpu_seconds(pid);
+        child.stop();
+        let total = closed.count + open.count;
+        let r = Row {
+            closed,
+            open,
+            rss_kib: rss,
+            cpu_us_per_req: cpu * 1e6 / total.max(1) as f64,
+        };
+        print_row(kind, &r);
+        if let Some(check) = check {
+            println!("  /mutate metrics after the run: {check}");
+        }
+        results.insert(kind, r);
+    }
+    let (f, m) = (&results["fixed"], &results["mutate"]);
+    println!(
+        "\n/mutate vs fixed: throughput ratio {:.2} (target ≥ 0.80); p99 at {} req/s {:.2} ms (target ≤ 2 ms); peak RSS {:.1} MiB (target ≤ 20 MiB)",
+        m.closed.rps / f.closed.rps,
+        opts.rate,
+        m.open.p99_ms,
+        m.rss_kib as f64 / 1024.0
+    );
+}
+
+struct Row {
+    closed: Phase,
+    open: Phase,
+    rss_kib: u64,
+    cpu_us_per_req: f64,
+}
+
+struct Phase {
+    count: usize,
+    errors: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn print_row(kind: &str, r: &Row) {
+    println!(
+        "{kind:>6}: closed loop {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors) | at fixed rate {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms  max {:>6.2} ms ({} errors) | peak RSS {:>5.1} MiB | server CPU {:>5.1} µs/req",
+        r.closed.rps,
+        r.closed.p50_ms,
+        r.closed.p99_ms,
+        r.closed.count,
+        r.closed.errors,
+        r.open.rps,
+        r.open.p50_ms,
+        r.open.p99_ms,
+        r.open.max_ms,
+        r.open.errors,
+        r.rss_kib as f64 / 1024.0,
+        r.cpu_us_per_req,
+    );
+}
+
+fn phase(mut lat_us: Vec<u32>, errors: usize, elapsed: Duration) -> Phase {
+    lat_us.sort_unstable();
+    let pct = |p: f64| {
+        if lat_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((lat_us.len() as f64 * p).ceil() as usize).clamp(1, lat_us.len()) - 1;
+        f64::from(lat_us[i]) / 1000.0
+    };
+    Phase {
+        count: lat_us.len(),
+        errors,
+        rps: lat_us.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: lat_us.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+    }
+}
+
+type Conn = http::HttpConn<tokio_rustls::client::TlsStream<TcpStream>>;
+
+async fn connect(addr: SocketAddr, tls: &Arc<ClientConfig>) -> Conn {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    http::HttpConn::new(
+        TlsConnector::from(tls.clone())
+            .connect(name, tcp)
+            .await
+            .unwrap(),
+    )
+}
+
+async fn one(conn: &mut Conn, head: &[u8]) -> bool {
+    match conn.send(head, REVIEW.as_bytes()).await {
+        Ok(r) => r.status == 200 && !r.body.is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// Every connection sends its next request as soon as the previous answer arrived.
+async fn closed_loop(addr: SocketAddr, tls: &Arc<ClientConfig>, o: &Opts) -> Phase {
+    let head = Arc::new(http::request_head("POST", "/mutate", REVIEW.len()));
+    let mut conns = Vec::new();
+    for _ in 0..o.connections {
+        conns.push(connect(addr, tls).await);
+    }
+    // warm-up
+    for c in &mut conns {
+        assert!(one(c, &head).await, "warm-up request failed");
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(o.seconds);
+    let per_conn_cap = MAX_REQUESTS / o.connections;
+    let mut tasks = Vec::new();
+    let local = tokio::task::LocalSet::new();
+    for mut c in conns {
+        let head = head.clone();
+        tasks.push(local.spawn_local(async move {
+            let mut lat = Vec::with_capacity(32 * 1024);
+            let mut errors = 0;
+            while Instant::now() < deadline && lat.len() < per_conn_cap {
+                let t = Instant::now();
+                if one(&mut c, &head).await {
+                    lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                } else {
+                    errors += 1;
+                    break;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (lat, errors) = local
+        .run_until(async {
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for t in tasks {
+                let (l, e) = t.await.unwrap();
+                all.extend(l);
+                errors += e;
+            }
+            (all, errors)
+        })
+        .await;
+    phase(lat, errors, start.elapsed())
+}
+
+/// Requests at a fixed total rate spread over the connections; latency from the scheduled
+/// send time (a late send counts as latency).
+async fn open_loop(addr: SocketAddr, tls: &Arc<ClientConfig>, o: &Opts) -> Phase {
+    let head = Arc::new(http::request_head("POST", "/mutate", REVIEW.len()));
+    let interval = Duration::from_secs_f64(o.connections as f64 / o.rate as f64);
+    let per_conn =
+        ((o.rate * o.seconds) as usize / o.connections).min(MAX_REQUESTS / o.connections);
+    let mut conns = Vec::new();
+    for _ in 0..o.connections {
+        conns.push(connect(addr, tls).await);
+    }
+    let start = Instant::now();
+    let local = tokio::task::LocalSet::new();
+    let mut tasks = Vec::new();
+    for (i, mut c) in conns.into_iter().enumerate() {
+        let head = head.clone();
+        // stagger the connections evenly over one interval
+        let offset = interval.mul_f64(i as f64 / o.connections as f64);
+        tasks.push(local.spawn_local(async move {
+            let mut lat = Vec::with_capacity(per_conn);
+            let mut errors = 0;
+            for n in 0..per_conn {
+                let scheduled = start + offset + interval.mul_f64(n as f64);
+                tokio::time::sleep_until(scheduled.into()).await;
+                if one(&mut c, &head).await {
+                    lat.push(scheduled.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                } else {
+                    errors += 1;
+                    break;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (lat, errors) = local
+        .run_until(async {
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for t in tasks {
+                let (l, e) = t.await.unwrap();
+                all.extend(l);
+                errors += e;
+            }
+            (all, errors)
+        })
+        .await;
+    phase(lat, errors, start.elapsed())
+}
+
+/// The counters that prove the hot path was taken: patched CREATEs, no Service created.
+async fn mutate_metrics(addr: SocketAddr, tls: &Arc<ClientConfig>) -> String {
+    let mut c = connect(addr, tls).await;
+    let head = b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    let r = c.send(head, b"").await.unwrap();
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let pick = |needle: &str| {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .map_or_else(|| format!("{needle} (absent)"), str::to_owned)
+    };
+    format!(
+        "{}; {}",
+        pick(r#"sts_webhook_admission_requests_total{operation="CREATE",outcome="patched"}"#),
+        pick("sts_webhook_services_created_total"),
+    )
+}
+
+fn client_config(ca_pem: &str) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+struct ServerChild {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerChild {
+    fn stop(&mut self) {
+        // SIGTERM to the child we spawned, by its PID; it shuts down gracefully.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_server(kind: &str, cert: &Path, key: &Path) -> ServerChild {
+    let exe: PathBuf = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["serve", kind])
+        .arg(cert)
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().parse().unwrap();
+    ServerChild { child, addr }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+/// utime + stime of the process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the ")" of the command name; utime and stime are fields 14 and 15
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Clock ticks: USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Never called on the hot path (the cache has the Service); panics if it is.
+struct NoApi;
+
+impl ServiceWriter for NoApi {
+    fn create<'a>(&'a self, _svc: &'a Service) -> BoxFuture<'a, Result<bool, CreateError>> {
+        Box::pin(async { Err(CreateError::NoNamespace) })
+    }
+}
+
+fn existing_service() -> Service {
+    let mut s = Service::default();
+    s.metadata.name = Some("web".into());
+    s.metadata.namespace = Some("demo".into());
+    s.metadata.labels = Some([(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into())].into());
+    s.metadata.annotations = Some([(STATEFULSET_ANNOTATION.into(), "web".into())].into());
+    s.spec = Some(ServiceSpec {
+        cluster_ip: Some("None".into()),
+        ..Default::default()
+    });
+    s
+}
+
+fn serve_child(kind: &str, cert: &Path, key: &Path) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let reloading = ReloadingCert::load(cert, key).unwrap();
+        let tls = Arc::new(server_config(reloading, None).unwrap());
+        let app = match kind {
+            "mutate" => router(AppState {
+                mutation: Arc::new(MutationConfig::default()),
+                caches: Caches::from_objects(vec![existing_service()], vec![]),
+                writer: Arc::new(NoApi),
+                metrics: Metrics::new(),
+                create_timeout: Duration::from_secs(3),
+            }),
+            _ => {
+                // Same size class of answer as /mutate gives (a patched review).
+                static FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b7a3c1e-5d1f-4c3e-9a55-2f7f1c0d7e11","allowed":true,"patch":"W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvc2VydmljZU5hbWUiLCJ2YWx1ZSI6IndlYiJ9XQ==","patchType":"JSONPatch"}}"#;
+                Router::new().route(
+                    "/mutate",
+                    post(|_body: Bytes| async { ([("content-type", "application/json")], FIXED) }),
+                )
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        serve(
+            listener,
+            tls,
+            app,
+            ServeOptions::default(),
+            sts_webhook::server::shutdown_signal(),
+        )
+        .await;
+    });
+}

@@ -1,0 +1,346 @@
+//! The HTTP surface: `POST /mutate`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//!
+//! `/mutate` = parse the AdmissionReview → [`sts_model::mutation::mutate`] (pure) → make sure
+//! the Service exists (cache lookup; API only to create) → answer. The webhook never denies:
+//! every failure after parsing becomes `allowed: true` with a warning.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use kube::core::DynamicObject;
+use kube::core::TypeMeta;
+use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation as AdmissionOp};
+use serde::{Deserialize, Serialize};
+use sts_model::mutation::{MutationConfig, ServicePlan, Skip, mutate};
+
+use crate::cache::Caches;
+use crate::metrics::{Metrics, Operation, Outcome, Source};
+use crate::services::{ServiceWriter, ensure_service};
+use crate::slim::SlimStatefulSet;
+
+/// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
+/// 1.5 MiB doubled for the old object on UPDATE, plus the review envelope fits well below).
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Everything the handlers need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub mutation: Arc<MutationConfig>,
+    pub caches: Caches,
+    pub writer: Arc<dyn ServiceWriter>,
+    pub metrics: Metrics,
+    /// Upper bound for creating a Service during admission; the apiserver waits at most
+    /// `timeoutSeconds` (5 s in deploy/) for the whole answer.
+    pub create_timeout: Duration,
+}
+
+/// The webhook's routes. Public so tests drive it with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate_handler))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready once the watch caches have synced, which also proves the API client works. (The
+/// listener only exists after the TLS material loaded, so that part is implied.)
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.caches.ready() {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: Service/StatefulSet caches have not synced with the API server yet",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> Response {
+    let mut body = String::new();
+    match state.metrics.encode(&mut body) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to encode metrics",
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /mutate`.
+async fn mutate_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    let (op, outcome, response) = match review(&state, &headers, &body).await {
+        Ok(answer) => answer,
+        Err(bad) => {
+            tracing::warn!(error = %bad.1, "rejected malformed admission request");
+            (Operation::Other, Outcome::Invalid, bad.into_response())
+        }
+    };
+    state.metrics.admission(op, outcome, start.elapsed());
+    response
+}
+
+/// A 4xx answer with a message saying what was wrong.
+struct BadRequest(StatusCode, String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn review(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Operation, Outcome, Response), BadRequest> {
+    if !is_json(headers) {
+        return Err(BadRequest(
+            StatusCode::BAD_REQUEST,
+            "Content-Type must be application/json (an AdmissionReview)".to_owned(),
+        ));
+    }
+    // The slim parse reads only the fields the mutation needs (see `slim`).
+    let review: ReviewIn = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(typed_err) => return untyped_review(body, &typed_err),
+    };
+    let Some(mut req) = review.request else {
+        return Err(BadRequest(
+            StatusCode::BAD_REQUEST,
+            "AdmissionReview has no request".to_owned(),
+        ));
+    };
+    req.types = TypeMeta {
+        api_version: review.api_version,
+        kind: review.kind,
+    };
+    let op = match req.operation {
+        AdmissionOp::Create => Operation::Create,
+        AdmissionOp::Update => Operation::Update,
+        _ => Operation::Other,
+    };
+    let (patch, warnings) = decide(state, &req).await;
+    let outcome = if patch.is_some() {
+        Outcome::Patched
+    } else {
+        Outcome::Allowed
+    };
+    let body = ReviewOut {
+        api_version: &req.types.api_version,
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid: &req.uid,
+            allowed: true,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            warnings: (!warnings.is_empty()).then_some(warnings),
+        },
+    };
+    Ok((op, outcome, json_response(&body)))
+}
+
+/// The body did not parse as a StatefulSet review. Tell apart: not JSON / no request (400),
+/// another kind (allowed, nothing to do), a StatefulSet our types cannot read (allowed with a
+/// warning: never block a StatefulSet over a parsing disagreement).
+fn untyped_review(
+    body: &[u8],
+    typed_err: &serde_json::Error,
+) -> Result<(Operation, Outcome, Response), BadRequest> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).map_err(|e| {
+        BadRequest(
+            StatusCode::BAD_REQUEST,
+            format!("request body is not an AdmissionReview: {e}"),
+        )
+    })?;
+    let Some(req) = review.request else {
+        return Err(BadRequest(
+            StatusCode::BAD_REQUEST,
+            "AdmissionReview has no request".to_owned(),
+        ));
+    };
+    let mut warnings = Vec::new();
+    if sts_model::mutation::is_statefulset_request(&req) {
+        tracing::warn!(error = %typed_err, uid = %req.uid, "could not read StatefulSet; allowing unchanged");
+        warnings.push(format!(
+            "sts-webhook could not read this StatefulSet ({typed_err}); no serviceName or Service was added"
+        ));
+    }
+    let body = ReviewOut {
+        api_version: &review.types.api_version,
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid: &req.uid,
+            allowed: true,
+            patch: None,
+            patch_type: None,
+            warnings: (!warnings.is_empty()).then_some(warnings),
+        },
+    };
+    Ok((Operation::Other, Outcome::Allowed, json_response(&body)))
+}
+
+/// Runs the model and the Service side effect; returns the base64 patch (if any) and the
+/// warnings.
+async fn decide(
+    state: &AppState,
+    req: &AdmissionRequest<SlimStatefulSet>,
+) -> (Option<String>, Vec<String>) {
+    let m = mutate(req, &state.mutation);
+    let mut warnings = m.warnings;
+    let patch = if m.patch.0.is_empty() {
+        None
+    } else {
+        match serde_json::to_vec(&m.patch) {
+            Ok(bytes) => Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            Err(err) => {
+                // Cannot happen for a Vec of plain operations; fail open all the same.
+                state.metrics.error("encode_patch");
+                warnings.push(format!("sts-webhook could not encode its patch: {err}"));
+                None
+            }
+        }
+    };
+    match m.service {
+        ServicePlan::Ensure {
+            service,
+            statefulset,
+        } => {
+            let namespace = service.metadata.namespace.as_deref().unwrap_or_default();
+            let name = service.metadata.name.as_deref().unwrap_or_default();
+            let cached = state.caches.service(namespace, name);
+            if req.dry_run {
+                // sideEffects: NoneOnDryRun — create nothing, but still say what is wrong.
+                if cached.is_none() {
+                    state.metrics.service_skipped("dry_run");
+                } else if let Some(existing) = cached.as_deref()
+                    && sts_model::headless::check_existing(existing, &statefulset)
+                        == sts_model::headless::ExistingService::NotHeadless
+                {
+                    warnings.push(sts_model::headless::not_headless_warning(namespace, name));
+                }
+            } else {
+                let ensured = tokio::time::timeout(
+                    state.create_timeout,
+                    ensure_service(
+                        state.writer.as_ref(),
+                        cached,
+                        &service,
+                        &statefulset,
+                        &state.metrics,
+                        Source::Admission,
+                    ),
+                )
+                .await;
+                match ensured {
+                    Ok(Ok(done)) => {
+                        tracing::debug!(namespace, service = name, result = ?done, "ensured Service");
+                        warnings.extend(done.warning().map(str::to_owned));
+                    }
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, uid = %req.uid, "could not create headless Service");
+                        warnings.push(format!(
+                            "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
+                            err.reason()
+                        ));
+                    }
+                    Err(_) => {
+                        state.metrics.error("create_service_timeout");
+                        tracing::warn!(namespace, service = name, uid = %req.uid, "creating headless Service timed out");
+                        warnings.push(format!(
+                            "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
+                        ));
+                    }
+                }
+            }
+        }
+        ServicePlan::Skip(skip) => match skip {
+            // Nothing was wanted in the first place.
+            Skip::NotAStatefulSet | Skip::Operation | Skip::NoObject => {}
+            Skip::NoServiceName if req.operation == AdmissionOp::Update => {}
+            other => state.metrics.service_skipped(other.reason()),
+        },
+    }
+    (patch, warnings)
+}
+
+/// The incoming AdmissionReview. kube-core's `AdmissionReview` flattens its `TypeMeta`, which
+/// makes serde buffer the whole document (object included) before decoding it; naming the two
+/// fields directly avoids that copy on the hot path.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    request: Option<AdmissionRequest<SlimStatefulSet>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+}
+
+fn json_response<T: Serialize>(body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to encode response: {err}"),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,193 @@
+//! In-memory caches of Services and StatefulSets, fed by cluster-wide watches.
+//!
+//! The admission path answers "does this Service exist?" from here, so it never waits on the
+//! API server just to look; the reconciler reads both stores for its decisions. The watches
+//! retry with client-go's backoff forever: a broken watch makes the cache stale, never the
+//! process dead.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+/// Annotation kubectl apply leaves on objects; often the biggest field, never needed here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Read handles on the Service and StatefulSet caches. Cheap to clone.
+#[derive(Clone)]
+pub struct Caches {
+    pub services: Store<Service>,
+    pub statefulsets: Store<StatefulSet>,
+    services_ready: Arc<AtomicBool>,
+    statefulsets_ready: Arc<AtomicBool>,
+    changed: Arc<Notify>,
+}
+
+impl Caches {
+    /// Creates the caches and the future that drives both watches.
+    ///
+    /// The future never finishes on its own (watch errors are retried with backoff); spawn it
+    /// and drop it to stop watching.
+    pub fn start(client: Client) -> (Caches, impl Future<Output = ()> + Send + 'static) {
+        let (services, services_writer) = reflector::store::<Service>();
+        let (statefulsets, statefulsets_writer) = reflector::store::<StatefulSet>();
+        let caches = Caches {
+            services,
+            statefulsets,
+            services_ready: Arc::new(AtomicBool::new(false)),
+            statefulsets_ready: Arc::new(AtomicBool::new(false)),
+            changed: Arc::new(Notify::new()),
+        };
+        let services_fut = drive(
+            Api::<Service>::all(client.clone()),
+            services_writer,
+            caches.services_ready.clone(),
+            caches.changed.clone(),
+            |_svc: &mut Service| {},
+        );
+        let statefulsets_fut = drive(
+            Api::<StatefulSet>::all(client),
+            statefulsets_writer,
+            caches.statefulsets_ready.clone(),
+            caches.changed.clone(),
+            // Nothing here reads StatefulSet status; it changes often and costs memory.
+            |sts: &mut StatefulSet| sts.status = None,
+        );
+        let fut = async move {
+            future::join(services_fut, statefulsets_fut).await;
+        };
+        (caches, fut)
+    }
+
+    /// True once both initial lists have been received.
+    pub fn ready(&self) -> bool {
+        self.services_ready.load(Ordering::Acquire)
+            && self.statefulsets_ready.load(Ordering::Acquire)
+    }
+
+    /// Waits until both initial lists have been received.
+    ///
+    /// Returns early (with the caches still unready) only if the watch future was dropped.
+    pub async fn wait_ready(&self) {
+        let services = self.services.wait_until_ready();
+        let statefulsets = self.statefulsets.wait_until_ready();
+        let _ = future::join(services, statefulsets).await;
+    }
+
+    /// Cached Service `namespace/name`, if the cache has seen it.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        self.services.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Cached StatefulSet `namespace/name`, if the cache has seen it.
+    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<Arc<StatefulSet>> {
+        self.statefulsets
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Resolves after some watch event since the previous call (a permit is stored when nobody
+    /// waits, so no change is missed). Used by the reconciler to react to changes.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Caches built from fixed contents, for tests of code that reads them.
+    pub fn from_objects(services: Vec<Service>, statefulsets: Vec<StatefulSet>) -> Caches {
+        let (services_store, mut sw) = reflector::store::<Service>();
+        let (statefulsets_store, mut tw) = reflector::store::<StatefulSet>();
+        sw.apply_watcher_event(&watcher::Event::Init);
+        for s in services {
+            sw.apply_watcher_event(&watcher::Event::InitApply(s));
+        }
+        sw.apply_watcher_event(&watcher::Event::InitDone);
+        tw.apply_watcher_event(&watcher::Event::Init);
+        for s in statefulsets {
+            tw.apply_watcher_event(&watcher::Event::InitApply(s));
+        }
+        tw.apply_watcher_event(&watcher::Event::InitDone);
+        Caches {
+            services: services_store,
+            statefulsets: statefulsets_store,
+            services_ready: Arc::new(AtomicBool::new(true)),
+            statefulsets_ready: Arc::new(AtomicBool::new(true)),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// Runs one reflector until the process stops: list+watch, backoff on errors, strip fields
+/// nobody reads, mark ready after the first complete list, and wake the reconciler.
+async fn drive<K, F>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    ready: Arc<AtomicBool>,
+    changed: Arc<Notify>,
+    mut trim: F,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    F: FnMut(&mut K) + Send + 'static,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(move |obj: &mut K| {
+            let meta = obj.meta_mut();
+            meta.managed_fields = None;
+            if let Some(annotations) = meta.annotations.as_mut() {
+                annotations.remove(LAST_APPLIED);
+            }
+            trim(obj);
+        });
+    let stream = reflector::reflector(writer, stream);
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::InitDone) => {
+                if !ready.swap(true, Ordering::AcqRel) {
+                    tracing::info!(kind = %kind, "cache synced");
+                }
+                changed.notify_one();
+            }
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => changed.notify_one(),
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            // The backoff above already delays the retry; just say why the cache is stale.
+            Err(err) => tracing::warn!(kind = %kind, error = %err, "watch failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn svc(ns: &str, name: &str) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lookups_are_by_namespace_and_name() {
+        let caches = Caches::from_objects(vec![svc("a", "web"), svc("b", "db")], vec![]);
+        assert!(caches.ready());
+        assert!(caches.service("a", "web").is_some());
+        assert!(caches.service("b", "web").is_none());
+        assert!(caches.service("b", "db").is_some());
+        assert!(caches.statefulset("a", "web").is_none());
+    }
+}

@@ -1,0 +1,134 @@
+//! Command-line flags (each also an environment variable `STS_WEBHOOK_…`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use sts_model::dns::ServiceNameTemplate;
+
+/// Mutating admission webhook: gives every StatefulSet a spec.serviceName and the matching
+/// headless Service.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "sts-webhook", version, about)]
+pub struct Args {
+    /// Address to serve HTTPS on.
+    #[arg(long, env = "STS_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// PEM certificate chain to serve (reloaded when the file changes).
+    #[arg(long, env = "STS_WEBHOOK_TLS_CERT")]
+    pub tls_cert: PathBuf,
+
+    /// PEM private key of --tls-cert (reloaded when the file changes).
+    #[arg(long, env = "STS_WEBHOOK_TLS_KEY")]
+    pub tls_key: PathBuf,
+
+    /// PEM CA bundle; when set, clients must present a certificate signed by it (mTLS).
+    #[arg(long, env = "STS_WEBHOOK_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Kubeconfig to use; default: in-cluster config, else $KUBECONFIG / ~/.kube/config.
+    #[arg(long, env = "STS_WEBHOOK_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Service name for a StatefulSet without serviceName; `{name}` is the StatefulSet name,
+    /// `{namespace}` its namespace.
+    #[arg(
+        long,
+        env = "STS_WEBHOOK_SERVICE_NAME_TEMPLATE",
+        default_value = "{name}"
+    )]
+    pub service_name_template: ServiceNameTemplate,
+
+    /// publishNotReadyAddresses of created Services (peers can find each other while
+    /// starting).
+    #[arg(
+        long,
+        env = "STS_WEBHOOK_PUBLISH_NOT_READY_ADDRESSES",
+        default_value_t = true,
+        action = ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub publish_not_ready_addresses: bool,
+
+    /// Log line format.
+    #[arg(long, env = "STS_WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// How long a managed Service may exist without its StatefulSet before the reconciler
+    /// deletes it (e.g. `30s`, `2m`, `1h`).
+    #[arg(long, env = "STS_WEBHOOK_ORPHAN_SERVICE_GRACE", default_value = "5m", value_parser = parse_duration)]
+    pub orphan_service_grace: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses `30s`, `2m`, `1h30m`, `500ms` (and ISO 8601 like `PT5M`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("invalid duration {s:?} (use e.g. 30s, 2m, 1h): {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("duration {s:?} must not be negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("soon").unwrap_err().contains("soon"));
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let a = Args::try_parse_from(["sts-webhook", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        assert_eq!(a.listen.to_string(), "0.0.0.0:8443");
+        assert!(a.publish_not_ready_addresses);
+        assert_eq!(a.service_name_template.to_string(), "{name}");
+        assert_eq!(a.orphan_service_grace, Duration::from_secs(300));
+        assert_eq!(a.log_format, LogFormat::Text);
+        let a = Args::try_parse_from([
+            "sts-webhook",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--publish-not-ready-addresses",
+            "false",
+            "--service-name-template",
+            "{name}-hl",
+            "--log-format",
+            "json",
+            "--orphan-service-grace",
+            "30s",
+        ])
+        .unwrap();
+        assert!(!a.publish_not_ready_addresses);
+        assert_eq!(a.service_name_template.to_string(), "{name}-hl");
+        assert_eq!(a.log_format, LogFormat::Json);
+        assert_eq!(a.orphan_service_grace, Duration::from_secs(30));
+        let err = Args::try_parse_from([
+            "sts-webhook",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--service-name-template",
+            "fixed",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("{name}"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! sts-webhook: a mutating admission webhook that gives every StatefulSet a `spec.serviceName`
+//! and the matching headless Service, plus a reconciler that adopts and heals those Services.
+//!
+//! The decisions live in `sts_model` (pure); this crate is the I/O around them: the HTTPS
+//! server ([`server`], [`tls`]), the handlers ([`admission`]), the watch caches ([`cache`]),
+//! Service creation ([`services`]), the [`reconciler`] and the [`metrics`].
+
+pub mod admission;
+pub mod cache;
+pub mod config;
+pub mod metrics;
+pub mod reconciler;
+pub mod server;
+pub mod services;
+pub mod slim;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sts_model::headless::HeadlessConfig;
+use sts_model::mutation::MutationConfig;
+use tokio::net::TcpListener;
+
+pub use admission::{AppState, router};
+pub use config::{Args, LogFormat};
+
+/// How often the certificate files are checked for changes.
+pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Sets up logging: `RUST_LOG` filter (default `info`), text or JSON lines on stderr.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a terminal, not for log files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the message already
+/// contains (most errors here name their cause in their own message).
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
+}
+
+async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("failed to load kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no Kubernetes configuration found (in-cluster, $KUBECONFIG, ~/.kube/config); use --kubeconfig")?,
+    };
+    kube::Client::try_from(config).context("failed to build the Kubernetes client")
+}
+
+/// Runs the webhook until SIGTERM/Ctrl-C: caches, reconciler, certificate reloader, server.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let cert = tls::ReloadingCert::load(&args.tls_cert, &args.tls_key)?;
+    let tls_config = Arc::new(tls::server_config(cert.clone(), args.client_ca.as_deref())?);
+    let client = kube_client(&args).await?;
+    let metrics = metrics::Metrics::new();
+    let headless = HeadlessConfig {
+        publish_not_ready_addresses: args.publish_not_ready_addresses,
+    };
+
+    let (caches, watch) = cache::Caches::start(client.clone());
+    let watch_task = tokio::spawn(watch);
+    let reload_task = tokio::spawn(cert.clone().watch(CERT_POLL_INTERVAL));
+    let reconciler_cfg = reconciler::ReconcilerConfig {
+        orphan_grace: args.orphan_service_grace,
+        headless: headless.clone(),
+        ..Default::default()
+    };
+    let reconciler_task = tokio::spawn(reconciler::run(
+        client.clone(),
+        caches.clone(),
+        reconciler_cfg,
+        Arc::new(metrics.clone()),
+    ));
+
+    let state = AppState {
+        mutation: Arc::new(MutationConfig {
+            template: args.service_name_template.clone(),
+            headless,
+        }),
+        caches,
+        writer: Arc::new(client),
+        metrics,
+        create_timeout: Duration::from_secs(3),
+    };
+    let app = router(state).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(10),
+    ));
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr().unwrap_or(args.listen),
+        template = %args.service_name_template,
+        mtls = args.client_ca.is_some(),
+        "serving /mutate over HTTPS"
+    );
+    server::serve(
+        listener,
+        tls_config,
+        app,
+        server::ServeOptions::default(),
+        server::shutdown_signal(),
+    )
+    .await;
+    reconciler_task.abort();
+    reload_task.abort();
+    watch_task.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_report_does_not_repeat_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(tls::TlsError::Read {
+            what: "certificate",
+            path: "/x.crt".into(),
+            source: io,
+        });
+        assert_eq!(
+            error_report(&err),
+            "failed to read certificate /x.crt: no such file"
+        );
+        let err = anyhow::anyhow!("root cause").context("failed to load kubeconfig k");
+        assert_eq!(
+            error_report(&err),
+            "failed to load kubeconfig k: root cause"
+        );
+    }
+}

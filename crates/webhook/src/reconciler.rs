@@ -1,0 +1,520 @@
+//! Reconciler: adopts, heals and cleans up the headless Services the webhook manages.
+//!
+//! The decisions are [`sts_model::reconcile::plan`] over the watch caches; this module applies
+//! them. It runs after every batch of watch changes and at least every `resync`. Every write is
+//! idempotent and guarded (resourceVersion on patches, UID + resourceVersion preconditions on
+//! deletes, AlreadyExists on creates), so two replicas can run it at once without leader
+//! election: the loser of a race gets a Conflict/NotFound/AlreadyExists and moves on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use sts_model::headless::HeadlessConfig;
+use sts_model::reconcile::{Action, PlanConfig, plan};
+use tokio::time::Instant;
+
+use crate::cache::Caches;
+use crate::metrics::{Metrics, Source};
+use crate::services::{CreateError, Ensured, ServiceWriter, ensure_service};
+
+/// Settings of the reconciler.
+#[derive(Clone, Debug)]
+pub struct ReconcilerConfig {
+    /// How long a managed Service may exist without its StatefulSet (`--orphan-service-grace`).
+    pub orphan_grace: Duration,
+    /// How healed Services are built; must match what admission uses.
+    pub headless: HeadlessConfig,
+    /// Namespaces where nothing is healed.
+    pub skip_namespaces: Vec<String>,
+    /// A full pass runs at least this often, even without watch events.
+    pub resync: Duration,
+    /// Quiet time after a watch event before a pass, so bursts cost one pass.
+    pub debounce: Duration,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        let plan = PlanConfig::default();
+        ReconcilerConfig {
+            orphan_grace: plan.orphan_grace,
+            headless: plan.headless,
+            skip_namespaces: plan.skip_namespaces,
+            resync: Duration::from_secs(60),
+            debounce: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Retry delays for an action that failed with an unexpected error (e.g. Forbidden), so a
+/// permanent failure does not turn every watch event into an API call.
+const RETRY_MIN: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// How applying one action ended, when it did not fail.
+#[derive(Debug, PartialEq, Eq)]
+enum Applied {
+    /// The change was made.
+    Done,
+    /// Nothing to do after all: someone else (another replica, the user, the garbage
+    /// collector) got there first, or our cache was behind.
+    Raced(&'static str),
+}
+
+/// Why applying an action failed.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("failed to add ownerReference to Service {namespace}/{name}: {source}")]
+    Adopt {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to create Service: {0}")]
+    Create(#[from] CreateError),
+    #[error("failed to check StatefulSet {namespace}/{name} before deleting its Service: {source}")]
+    CheckStatefulSet {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to delete orphaned Service {namespace}/{name}: {source}")]
+    Delete {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ApplyError {
+    /// Metric `kind`; None when the error was already counted (ensure_service counts creates).
+    fn metric_kind(&self) -> Option<&'static str> {
+        match self {
+            ApplyError::Adopt { .. } => Some("adopt_service"),
+            ApplyError::Create(_) => None,
+            ApplyError::CheckStatefulSet { .. } | ApplyError::Delete { .. } => {
+                Some("delete_service")
+            }
+        }
+    }
+}
+
+struct Retry {
+    attempts: u32,
+    not_before: Instant,
+}
+
+/// Runs the reconciler until the process stops.
+///
+/// Waits for both caches to be synced first: planning over a half-filled StatefulSet cache
+/// would make every managed Service look orphaned.
+pub async fn run(client: Client, caches: Caches, cfg: ReconcilerConfig, metrics: Arc<Metrics>) {
+    caches.wait_ready().await;
+    if !caches.ready() {
+        tracing::error!("reconciler not started: the watch caches stopped before syncing");
+        return;
+    }
+    tracing::info!(
+        orphan_grace_secs = cfg.orphan_grace.as_secs(),
+        resync_secs = cfg.resync.as_secs(),
+        "reconciler started"
+    );
+    let mut reconciler = Reconciler {
+        writer: HealWriter(client.clone()),
+        client,
+        caches,
+        plan_cfg: PlanConfig {
+            orphan_grace: cfg.orphan_grace,
+            skip_namespaces: cfg.skip_namespaces.clone(),
+            headless: cfg.headless.clone(),
+        },
+        metrics,
+        retries: HashMap::new(),
+    };
+    loop {
+        let wake = reconciler.pass().await;
+        let deadline = wake.map_or(Instant::now() + cfg.resync, |w| {
+            w.min(Instant::now() + cfg.resync)
+        });
+        tokio::select! {
+            () = reconciler.caches.changed() => {
+                tokio::time::sleep(cfg.debounce).await;
+                // Events during the debounce are covered by the coming pass.
+                let _ = reconciler.caches.changed().now_or_never();
+            }
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+struct Reconciler {
+    client: Client,
+    writer: HealWriter,
+    caches: Caches,
+    plan_cfg: PlanConfig,
+    metrics: Arc<Metrics>,
+    /// Failed actions by key, with when to try again.
+    retries: HashMap<String, Retry>,
+}
+
+impl Reconciler {
+    /// One pass: plan over the caches and apply. Returns when the next pass is due at the
+    /// latest (an orphan's grace ending, or a failed action's retry), if earlier than resync.
+    async fn pass(&mut self) -> Option<Instant> {
+        let services = self.caches.services.state();
+        let statefulsets = self.caches.statefulsets.state();
+        let now = Timestamp::now();
+        let plan = plan(
+            services.iter().map(AsRef::as_ref),
+            statefulsets.iter().map(AsRef::as_ref),
+            now,
+            &self.plan_cfg,
+        );
+        // Forget retries of actions that are no longer planned (done by someone else).
+        let keys: Vec<String> = plan.actions.iter().map(action_key).collect();
+        self.retries.retain(|k, _| keys.contains(k));
+
+        let mut wake = plan.recheck_at.map(|at| {
+            // A little after the deadline, so the Service is surely past its grace.
+            let wait = at.duration_since(now).unsigned_abs() + Duration::from_millis(200);
+            Instant::now() + wait
+        });
+        for (action, key) in plan.actions.iter().zip(keys) {
+            if let Some(retry) = self.retries.get(&key)
+                && retry.not_before > Instant::now()
+            {
+                wake = Some(wake.map_or(retry.not_before, |w| w.min(retry.not_before)));
+                continue;
+            }
+            match self.apply(action).await {
+                Ok(applied) => {
+                    self.retries.remove(&key);
+                    log_applied(action, &applied);
+                }
+                Err(err) => {
+                    if let Some(kind) = err.metric_kind() {
+                        self.metrics.error(kind);
+                    }
+                    let attempts = self.retries.get(&key).map_or(0, |r| r.attempts) + 1;
+                    let delay = RETRY_MIN
+                        .saturating_mul(1u32 << attempts.clamp(1, 10).saturating_sub(1))
+                        .min(RETRY_MAX);
+                    let not_before = Instant::now() + delay;
+                    tracing::warn!(
+                        action = action.verb(),
+                        error = %error_chain(&err),
+                        retry_in_secs = delay.as_secs(),
+                        "reconcile action failed"
+                    );
+                    self.retries.insert(
+                        key,
+                        Retry {
+                            attempts,
+                            not_before,
+                        },
+                    );
+                    wake = Some(wake.map_or(not_before, |w| w.min(not_before)));
+                }
+            }
+        }
+        wake
+    }
+
+    async fn apply(&self, action: &Action) -> Result<Applied, ApplyError> {
+        match action {
+            Action::Adopt {
+                namespace,
+                service,
+                resource_version,
+                owner_references,
+                ..
+            } => {
+                let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+                // A merge patch carrying resourceVersion is a precondition: if the Service
+                // changed since we looked (e.g. another replica adopted it), we get a Conflict
+                // instead of overwriting its ownerReferences.
+                let patch = serde_json::json!({
+                    "metadata": {
+                        "resourceVersion": resource_version,
+                        "ownerReferences": owner_references,
+                    }
+                });
+                match api
+                    .patch(service, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => {
+                        self.metrics.service_adopted();
+                        Ok(Applied::Done)
+                    }
+                    Err(kube::Error::Api(s)) if s.is_conflict() => {
+                        Ok(Applied::Raced("Service changed meanwhile"))
+                    }
+                    Err(kube::Error::Api(s)) if s.is_not_found() => {
+                        Ok(Applied::Raced("Service is gone"))
+                    }
+                    Err(source) => Err(ApplyError::Adopt {
+                        namespace: namespace.clone(),
+                        name: service.clone(),
+                        source,
+                    }),
+                }
+            }
+            Action::Heal {
+                namespace,
+                service,
+                statefulset,
+                object,
+            } => {
+                let cached = self.caches.service(namespace, service);
+                let ensured = ensure_service(
+                    &self.writer,
+                    cached,
+                    object,
+                    statefulset,
+                    &self.metrics,
+                    Source::Reconciler,
+                )
+                .await?;
+                Ok(match ensured {
+                    Ensured::Created => Applied::Done,
+                    Ensured::AlreadyExisted
+                    | Ensured::ExistsHeadless(_)
+                    | Ensured::ExistsNotHeadless { .. } => {
+                        Applied::Raced("Service exists (or its namespace is being deleted)")
+                    }
+                })
+            }
+            Action::DeleteOrphan {
+                namespace,
+                service,
+                statefulset,
+                uid,
+                resource_version,
+                ..
+            } => {
+                // Deleting is the one harmful mistake a stale cache could cause, so ask the API
+                // whether the StatefulSet exists before acting on the cache's "it does not".
+                let stss: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
+                match stss.get_opt(statefulset).await {
+                    Ok(Some(sts))
+                        if sts.spec.as_ref().and_then(|s| s.service_name.as_deref())
+                            == Some(service.as_str()) =>
+                    {
+                        return Ok(Applied::Raced("StatefulSet exists (cache was behind)"));
+                    }
+                    Ok(_) => {}
+                    Err(source) => {
+                        return Err(ApplyError::CheckStatefulSet {
+                            namespace: namespace.clone(),
+                            name: statefulset.clone(),
+                            source,
+                        });
+                    }
+                }
+                let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: Some(resource_version.clone()),
+                    }),
+                    ..DeleteParams::default()
+                };
+                match api.delete(service, &params).await {
+                    Ok(_) => {
+                        self.metrics.service_deleted();
+                        Ok(Applied::Done)
+                    }
+                    Err(kube::Error::Api(s)) if s.is_conflict() => {
+                        Ok(Applied::Raced("Service changed meanwhile"))
+                    }
+                    Err(kube::Error::Api(s)) if s.is_not_found() => {
+                        Ok(Applied::Raced("Service is gone"))
+                    }
+                    Err(source) => Err(ApplyError::Delete {
+                        namespace: namespace.clone(),
+                        name: service.clone(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Creates healed Services. A namespace being deleted refuses new objects; its StatefulSets
+/// are about to go too, so that refusal means "nothing to do", not an error.
+struct HealWriter(Client);
+
+impl ServiceWriter for HealWriter {
+    fn create<'a>(&'a self, svc: &'a Service) -> BoxFuture<'a, Result<bool, CreateError>> {
+        Box::pin(async move {
+            match self.0.create(svc).await {
+                Err(CreateError::Api {
+                    source: kube::Error::Api(status),
+                    ..
+                }) if namespace_terminating(&status) => Ok(false),
+                other => other,
+            }
+        })
+    }
+}
+
+/// The apiserver's "unable to create new content in namespace X because it is being
+/// terminated" (cause `NamespaceTerminating`; older servers only say it in the message).
+fn namespace_terminating(status: &kube::core::Status) -> bool {
+    status.code == 403
+        && (status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+            || status.message.contains("because it is being terminated"))
+}
+
+/// Identifies an action across passes (for retry bookkeeping).
+fn action_key(action: &Action) -> String {
+    let (ns, svc) = match action {
+        Action::Adopt {
+            namespace, service, ..
+        }
+        | Action::Heal {
+            namespace, service, ..
+        }
+        | Action::DeleteOrphan {
+            namespace, service, ..
+        } => (namespace, service),
+    };
+    format!("{} {ns}/{svc}", action.verb())
+}
+
+fn log_applied(action: &Action, applied: &Applied) {
+    let (namespace, service, statefulset) = match action {
+        Action::Adopt {
+            namespace,
+            service,
+            statefulset,
+            ..
+        }
+        | Action::Heal {
+            namespace,
+            service,
+            statefulset,
+            ..
+        }
+        | Action::DeleteOrphan {
+            namespace,
+            service,
+            statefulset,
+            ..
+        } => (namespace, service, statefulset),
+    };
+    match applied {
+        Applied::Done => {
+            let what = match action {
+                Action::Adopt { .. } => {
+                    "adopted Service: ownerReference to its StatefulSet added".to_owned()
+                }
+                Action::Heal { .. } => "created missing headless Service".to_owned(),
+                Action::DeleteOrphan { age, .. } => format!(
+                    "deleted orphaned Service: its StatefulSet did not appear within {}s",
+                    age.as_secs()
+                ),
+            };
+            tracing::info!(
+                action = action.verb(),
+                namespace = %namespace,
+                service = %service,
+                statefulset = %statefulset,
+                "{what}"
+            );
+        }
+        Applied::Raced(why) => tracing::debug!(
+            action = action.verb(),
+            namespace = %namespace,
+            service = %service,
+            statefulset = %statefulset,
+            "nothing to do: {why}"
+        ),
+    }
+}
+
+/// `err: cause: cause…` in one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_keys_distinguish_verbs_and_objects() {
+        let del = Action::DeleteOrphan {
+            namespace: "ns".into(),
+            service: "web".into(),
+            statefulset: "web".into(),
+            uid: "u".into(),
+            resource_version: "1".into(),
+            age: Duration::from_secs(1),
+        };
+        let adopt = Action::Adopt {
+            namespace: "ns".into(),
+            service: "web".into(),
+            statefulset: "web".into(),
+            resource_version: "1".into(),
+            owner_references: vec![],
+        };
+        assert_eq!(action_key(&del), "delete_orphan ns/web");
+        assert_eq!(action_key(&adopt), "adopt ns/web");
+    }
+
+    #[test]
+    fn namespace_terminating_is_recognised() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": "services \"x\" is forbidden: unable to create new content in namespace t because it is being terminated",
+            "reason": "Forbidden",
+            "details": {"name": "x", "kind": "services",
+                        "causes": [{"reason": "NamespaceTerminating", "message": "namespace t is being terminated", "field": "metadata.namespace"}]},
+            "code": 403
+        }))
+        .unwrap();
+        assert!(namespace_terminating(&status));
+        let mut message_only = status.clone();
+        message_only.details = None;
+        assert!(namespace_terminating(&message_only));
+        let other =
+            kube::core::Status::failure("services is forbidden: User cannot create", "Forbidden")
+                .with_code(403);
+        assert!(!namespace_terminating(&other));
+    }
+
+    #[test]
+    fn error_chain_includes_causes_once() {
+        let err = ApplyError::Create(crate::services::CreateError::NoNamespace);
+        assert_eq!(
+            error_chain(&err),
+            "failed to create Service: the Service to create has no namespace"
+        );
+    }
+}

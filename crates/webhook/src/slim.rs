@@ -1,0 +1,218 @@
+//! A cheap way to read the StatefulSet in an AdmissionReview.
+//!
+//! Deserializing the full k8s-openapi `StatefulSet` builds every field, including
+//! `managedFields` (a `serde_json::Value` tree) and the whole pod template, which is most of the
+//! cost of answering `/mutate`. [`SlimStatefulSet`] reads only what
+//! [`sts_model::mutation::mutate`] looks at and skips the rest unparsed:
+//!
+//! - `metadata.name`, `namespace`, `generateName`, `labels` (opt-out label);
+//! - `spec.serviceName`, `spec.selector`;
+//! - `spec.template.spec.containers[].name` and `.ports`.
+//!
+//! If `mutate` ever reads another field, add it here; the equivalence test below compares
+//! the decisions made from both parses.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::{Deserialize, Deserializer};
+use sts_model::mutation::AsStatefulSet;
+
+/// A StatefulSet holding only the fields the mutation reads (see the module docs). Boxed: the
+/// struct is several kB, and the request moves through a few futures.
+#[derive(Clone, Debug, Default)]
+pub struct SlimStatefulSet(pub Box<StatefulSet>);
+
+impl AsStatefulSet for SlimStatefulSet {
+    fn as_statefulset(&self) -> &StatefulSet {
+        &self.0
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    #[serde(default)]
+    metadata: Option<WireMeta>,
+    #[serde(default)]
+    spec: Option<WireSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    generate_name: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSpec {
+    #[serde(default)]
+    service_name: Option<String>,
+    #[serde(default)]
+    selector: Option<LabelSelector>,
+    #[serde(default)]
+    template: Option<WireTemplate>,
+}
+
+#[derive(Deserialize)]
+struct WireTemplate {
+    #[serde(default)]
+    spec: Option<WirePodSpec>,
+}
+
+#[derive(Deserialize)]
+struct WirePodSpec {
+    #[serde(default)]
+    containers: Option<Vec<WireContainer>>,
+}
+
+#[derive(Deserialize)]
+struct WireContainer {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    ports: Option<Vec<ContainerPort>>,
+}
+
+impl<'de> Deserialize<'de> for SlimStatefulSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let metadata = w
+            .metadata
+            .map(|m| ObjectMeta {
+                name: m.name,
+                namespace: m.namespace,
+                generate_name: m.generate_name,
+                labels: m.labels,
+                ..ObjectMeta::default()
+            })
+            .unwrap_or_default();
+        let spec = w.spec.map(|s| StatefulSetSpec {
+            service_name: s.service_name,
+            selector: s.selector.unwrap_or_default(),
+            template: PodTemplateSpec {
+                metadata: None,
+                spec: s.template.and_then(|t| t.spec).map(|p| PodSpec {
+                    containers: p
+                        .containers
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| Container {
+                            name: c.name.unwrap_or_default(),
+                            ports: c.ports,
+                            ..Container::default()
+                        })
+                        .collect(),
+                    ..PodSpec::default()
+                }),
+            },
+            ..StatefulSetSpec::default()
+        });
+        Ok(SlimStatefulSet(Box::new(StatefulSet {
+            metadata,
+            spec,
+            status: None,
+        })))
+    }
+}
+
+impl kube::Resource for SlimStatefulSet {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        <StatefulSet as kube::Resource>::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        <StatefulSet as kube::Resource>::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        <StatefulSet as kube::Resource>::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        <StatefulSet as kube::Resource>::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::admission::{AdmissionRequest, AdmissionReview};
+    use serde_json::{Value, json};
+    use sts_model::mutation::{MutationConfig, mutate};
+
+    const CREATE: &str = include_str!("../tests/fixtures/create-statefulset.json");
+
+    fn both(
+        review: &Value,
+    ) -> (
+        AdmissionRequest<StatefulSet>,
+        AdmissionRequest<SlimStatefulSet>,
+    ) {
+        let full: AdmissionReview<StatefulSet> = serde_json::from_value(review.clone()).unwrap();
+        let slim: AdmissionReview<SlimStatefulSet> =
+            serde_json::from_value(review.clone()).unwrap();
+        (full.try_into().unwrap(), slim.try_into().unwrap())
+    }
+
+    #[test]
+    fn slim_and_full_parses_decide_the_same() {
+        let base: Value = serde_json::from_str(CREATE).unwrap();
+        let mut variants = vec![base.clone()];
+        let mut v = base.clone();
+        v["request"]["object"]["metadata"]["labels"] = json!({"headless.sts.dev/inject": "false"});
+        variants.push(v);
+        let mut v = base.clone();
+        v["request"]["object"]["spec"]["selector"]["matchExpressions"] =
+            json!([{"key": "a", "operator": "Exists"}]);
+        variants.push(v);
+        let mut v = base.clone();
+        v["request"]["object"]["spec"]["serviceName"] = json!("peers");
+        v["request"]["operation"] = json!("UPDATE");
+        v["request"]["oldObject"] = v["request"]["object"].clone();
+        variants.push(v);
+        let mut v = base.clone();
+        v["request"]["object"]["metadata"]["name"] = json!("0db");
+        v["request"]["name"] = json!("0db");
+        variants.push(v);
+        let mut v = base;
+        v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]);
+        variants.push(v);
+        let cfg = MutationConfig::default();
+        for review in variants {
+            let (full, slim) = both(&review);
+            assert_eq!(mutate(&full, &cfg), mutate(&slim, &cfg), "{review}");
+        }
+    }
+
+    #[test]
+    fn nulls_and_missing_parts_are_tolerated() {
+        let sts: SlimStatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "x", "labels": null},
+            "spec": {"selector": null, "template": {"spec": {"containers": null}}}
+        }))
+        .unwrap();
+        assert_eq!(sts.0.metadata.name.as_deref(), Some("x"));
+        assert!(sts.0.spec.is_some());
+        let empty: SlimStatefulSet = serde_json::from_value(json!({})).unwrap();
+        assert!(empty.0.spec.is_none());
+    }
+}

@@ -1,0 +1,409 @@
+//! The router driven in-process over AdmissionReview JSON (no TLS, no apiserver): the
+//! Service API is a recording fake, the cache is filled with fixed objects.
+
+// Test crate: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use serde_json::{Value, json};
+use sts_model::mutation::MutationConfig;
+use sts_webhook::cache::Caches;
+use sts_webhook::metrics::Metrics;
+use sts_webhook::services::{CreateError, ServiceWriter};
+use sts_webhook::{AppState, router};
+use tower::ServiceExt;
+
+const CREATE: &str = include_str!("fixtures/create-statefulset.json");
+
+#[derive(Default)]
+struct FakeApi {
+    created: Mutex<Vec<Service>>,
+    fail: bool,
+}
+
+impl ServiceWriter for FakeApi {
+    fn create<'a>(&'a self, svc: &'a Service) -> BoxFuture<'a, Result<bool, CreateError>> {
+        Box::pin(async move {
+            self.created.lock().unwrap().push(svc.clone());
+            if self.fail {
+                Err(CreateError::NoNamespace)
+            } else {
+                Ok(true)
+            }
+        })
+    }
+}
+
+struct Harness {
+    api: Arc<FakeApi>,
+    state: AppState,
+}
+
+fn harness(existing: Vec<Service>, fail: bool) -> Harness {
+    let api = Arc::new(FakeApi {
+        created: Mutex::new(Vec::new()),
+        fail,
+    });
+    let state = AppState {
+        mutation: Arc::new(MutationConfig::default()),
+        caches: Caches::from_objects(existing, vec![]),
+        writer: api.clone(),
+        metrics: Metrics::new(),
+        create_timeout: Duration::from_secs(1),
+    };
+    Harness { api, state }
+}
+
+fn service(name: &str, cluster_ip: &str) -> Service {
+    let mut s = Service::default();
+    s.metadata.name = Some(name.into());
+    s.metadata.namespace = Some("demo".into());
+    s.spec = Some(ServiceSpec {
+        cluster_ip: Some(cluster_ip.into()),
+        ..Default::default()
+    });
+    s
+}
+
+async fn call(
+    h: &Harness,
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = router(h.state.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, bytes)
+}
+
+async fn mutate(h: &Harness, review: &Value) -> Value {
+    let (status, body) = call(
+        h,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        serde_json::to_vec(review).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn create_review() -> Value {
+    serde_json::from_str(CREATE).unwrap()
+}
+
+fn decoded_patch(resp: &Value) -> Value {
+    let b64 = resp["response"]["patch"].as_str().expect("patch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn warnings(resp: &Value) -> Vec<String> {
+    resp["response"]["warnings"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+async fn metrics_text(h: &Harness) -> String {
+    let (status, body) = call(h, "GET", "/metrics", None, vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    String::from_utf8(body).unwrap()
+}
+
+#[tokio::test]
+async fn create_patches_and_creates_the_service() {
+    let h = harness(vec![], false);
+    let resp = mutate(&h, &create_review()).await;
+    assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(resp["kind"], "AdmissionReview");
+    assert_eq!(
+        resp["response"]["uid"],
+        "0b7a3c1e-5d1f-4c3e-9a55-2f7f1c0d7e11"
+    );
+    assert_eq!(resp["response"]["allowed"], true);
+    assert_eq!(resp["response"]["patchType"], "JSONPatch");
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
+    );
+    assert!(warnings(&resp).is_empty(), "{resp}");
+
+    let created = h.api.created.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    let svc = &created[0];
+    assert_eq!(svc.metadata.name.as_deref(), Some("web"));
+    assert_eq!(svc.metadata.namespace.as_deref(), Some("demo"));
+    let spec = svc.spec.as_ref().unwrap();
+    assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+    assert_eq!(spec.selector.as_ref().unwrap()["app"], "web");
+    let ports: Vec<_> = spec
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| (p.name.clone().unwrap(), p.port))
+        .collect();
+    assert_eq!(ports, vec![("http".into(), 80), ("metrics".into(), 9113)]);
+
+    let text = metrics_text(&h).await;
+    assert!(
+        text.contains(
+            r#"sts_webhook_admission_requests_total{operation="CREATE",outcome="patched"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"sts_webhook_services_created_total{source="admission"} 1"#));
+}
+
+#[tokio::test]
+async fn existing_headless_service_is_left_alone() {
+    let h = harness(vec![service("web", "None")], false);
+    let resp = mutate(&h, &create_review()).await;
+    assert_eq!(decoded_patch(&resp)[0]["value"], "web");
+    assert!(warnings(&resp).is_empty());
+    assert!(h.api.created.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn existing_regular_service_is_reported_not_touched() {
+    let h = harness(vec![service("web", "10.0.0.7")], false);
+    let resp = mutate(&h, &create_review()).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    let w = warnings(&resp);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("demo/web") && w[0].contains("not headless"),
+        "{w:?}"
+    );
+    assert!(h.api.created.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_creates_nothing_but_still_patches() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["request"]["dryRun"] = json!(true);
+    let resp = mutate(&h, &review).await;
+    assert_eq!(decoded_patch(&resp)[0]["value"], "web");
+    assert!(h.api.created.lock().unwrap().is_empty());
+    assert!(
+        metrics_text(&h)
+            .await
+            .contains(r#"services_skipped_total{reason="dry_run"} 1"#)
+    );
+}
+
+#[tokio::test]
+async fn create_failure_still_admits_with_a_warning() {
+    let h = harness(vec![], true);
+    let resp = mutate(&h, &create_review()).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    assert_eq!(decoded_patch(&resp)[0]["value"], "web");
+    let w = warnings(&resp);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("could not create headless Service demo/web")),
+        "{w:?}"
+    );
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+    assert!(
+        metrics_text(&h)
+            .await
+            .contains(r#"errors_total{kind="create_service"} 1"#)
+    );
+}
+
+#[tokio::test]
+async fn update_never_patches_but_ensures_the_service() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["request"]["operation"] = json!("UPDATE");
+    review["request"]["object"]["spec"]["serviceName"] = json!("web");
+    review["request"]["oldObject"] = review["request"]["object"].clone();
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    assert!(resp["response"].get("patch").is_none(), "{resp}");
+    assert!(resp["response"].get("patchType").is_none(), "{resp}");
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+
+    // UPDATE of a StatefulSet without serviceName: nothing at all (it is immutable).
+    let h = harness(vec![], false);
+    review["request"]["object"]["spec"]["serviceName"] = json!("");
+    let resp = mutate(&h, &review).await;
+    assert!(resp["response"].get("patch").is_none());
+    assert!(h.api.created.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn other_kinds_are_allowed_unchanged() {
+    let h = harness(vec![], false);
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "pod-1",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "p", "namespace": "demo", "operation": "CREATE",
+            "userInfo": {"username": "u"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                       "spec": {"containers": [{"name": "c", "image": "x"}], "serviceName": 7}},
+            "oldObject": null
+        }
+    });
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["uid"], "pod-1");
+    assert_eq!(resp["response"]["allowed"], true);
+    assert!(resp["response"].get("patch").is_none());
+    assert!(warnings(&resp).is_empty());
+    assert!(h.api.created.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn api_version_is_echoed() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["apiVersion"], "admission.k8s.io/v1beta1");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_with_a_message() {
+    let h = harness(vec![], false);
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("not an AdmissionReview"));
+
+    let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        serde_json::to_vec(&no_request).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        String::from_utf8_lossy(&body).contains("no request"),
+        "{body:?}"
+    );
+
+    let (status, _) = call(&h, "POST", "/mutate", Some("application/json"), Vec::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(metrics_text(&h).await.contains(r#"outcome="invalid"} 3"#));
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_400() {
+    let h = harness(vec![], false);
+    for ct in [Some("text/plain"), None] {
+        let (status, body) = call(&h, "POST", "/mutate", ct, CREATE.as_bytes().to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(String::from_utf8_lossy(&body).contains("application/json"));
+    }
+    // parameters are fine
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/mutate",
+        Some("application/json; charset=utf-8"),
+        CREATE.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let h = harness(vec![], false);
+    let mut big = create_review();
+    big["request"]["object"]["metadata"]["annotations"]["pad"] = json!("x".repeat(9 * 1024 * 1024));
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/mutate",
+        Some("application/json"),
+        serde_json::to_vec(&big).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(h.api.created.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_statefulset_is_admitted_with_a_warning() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    // a field the webhook reads, with the wrong type
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+        json!("eighty");
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    assert!(resp["response"].get("patch").is_none());
+    assert!(warnings(&resp)[0].contains("could not read"), "{resp}");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let h = harness(vec![], false);
+    let (status, body) = call(&h, "GET", "/healthz", None, vec![]).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"ok".as_slice())
+    );
+    let (status, _) = call(&h, "GET", "/readyz", None, vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Caches watching an apiserver that is not there never sync: not ready.
+    let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let (caches, watch) = Caches::start(client);
+    let watch = tokio::spawn(watch);
+    let unready = Harness {
+        api: h.api.clone(),
+        state: AppState {
+            caches,
+            ..h.state.clone()
+        },
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = call(&unready, "GET", "/readyz", None, vec![]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(String::from_utf8_lossy(&body).contains("not ready"));
+    watch.abort();
+}
