@@ -17,7 +17,7 @@ die() { log "error: $*"; exit 1; }
 need_bins=(etcd kube-apiserver kube-controller-manager kubectl)
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  for b in etcd kube-apiserver; do
+  for b in etcd kube-apiserver kube-controller-manager; do
     [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"
   done
   echo "$KUBEBUILDER_ASSETS"
@@ -28,12 +28,31 @@ K8S_DEB_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
 cache="${STS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sts-toolkit}"
 bin="$cache/k8s-1.20.2/bin"
 
-complete=1
-for b in "${need_bins[@]}"; do [[ -x "$bin/$b" ]] || complete=0; done
-if [[ $complete == 1 ]]; then
+# Bumped whenever the build recipe changes, so stale caches are rebuilt.
+BUILD_STAMP="k8s-1.20.2+reflect2-1.0.2"
+stamp_file="$bin/.build-stamp"
+
+is_complete() {
+  for b in "${need_bins[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
+  [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$BUILD_STAMP" ]]
+}
+if is_complete; then
   echo "$bin"
   exit 0
 fi
+# One installer at a time per cache (several clusters may start at once); the winner builds,
+# the others wait and then find the binaries.
+mkdir -p "$cache"
+exec 9>"$cache/.install.lock"
+if command -v flock >/dev/null; then
+  log "waiting for the install lock $cache/.install.lock"
+  flock 9
+fi
+if is_complete; then
+  echo "$bin"
+  exit 0
+fi
+complete=0
 
 SUDO=""
 if [[ $(id -u) != 0 ]]; then
@@ -53,6 +72,11 @@ command -v dpkg-source >/dev/null || pkgs+=(dpkg-dev)
 command -v make >/dev/null || pkgs+=(make)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v rsync >/dev/null || pkgs+=(rsync)
+# Kubernetes 1.20 vendors modern-go/reflect2 1.0.1, which crashes (SIGSEGV in mapiterinit) when
+# built with Go >= 1.18 — e.g. kube-apiserver dies on the first mutating-webhook patch. Debian
+# ships the fixed 1.0.2; it replaces the vendored copy below.
+reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
+[[ -f "$reflect2_src/go_above_118.go" ]] || pkgs+=(golang-github-modern-go-reflect2-dev)
 if ((${#pkgs[@]})); then
   apt_update
   log "apt-get install ${pkgs[*]}"
@@ -67,7 +91,7 @@ mkdir -p "$bin"
 ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"
 
 src_root="$cache/k8s-1.20.2/src"
-if ! [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/kubectl" ]]; then
+if [[ $complete == 0 ]]; then
   # deb-src for bookworm, so `apt-get source` finds the package.
   if ! apt-get source --download-only --print-uris "kubernetes=$K8S_DEB_VERSION" >/dev/null 2>&1; then
     log "adding a deb-src entry for bookworm"
@@ -87,6 +111,9 @@ if ! [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bi
     dsc=$(ls ./*.dsc | head -n1)
     dpkg-source --no-check -x "$dsc" tree >&2
     cd tree
+    [[ -d vendor/github.com/modern-go/reflect2 ]] || die "unexpected source tree: no vendored reflect2"
+    log "replacing vendored modern-go/reflect2 with $reflect2_src (Go >= 1.18 fix)"
+    rsync -a --delete --exclude '*_test.go' "$reflect2_src/" vendor/github.com/modern-go/reflect2/ >&2
     mkdir -p .go/src/k8s.io
     ln -sfn ../../.. .go/src/k8s.io/kubernetes
     log "building kube-apiserver, kube-controller-manager, kubectl (several minutes)"
@@ -95,8 +122,11 @@ if ! [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bi
     for b in kube-apiserver kube-controller-manager kubectl; do
       f=$(find _output -type f -name "$b" -perm -u+x | head -n1)
       [[ -n "$f" ]] || die "build produced no $b"
-      cp "$f" "$bin/$b"
+      # Copy then rename: clusters already running keep their (old) binary intact.
+      cp "$f" "$bin/$b.new"
+      mv -f "$bin/$b.new" "$bin/$b"
     done
+    echo "$BUILD_STAMP" >"$stamp_file"
   )
   rm -rf "$src_root"
 fi

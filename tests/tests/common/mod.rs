@@ -1,0 +1,773 @@
+//! Shared helpers for the e2e scenarios: environment, per-test namespaces, fixtures, the
+//! `kubectl-sts` driver and bounded polling.
+//!
+//! Every integration-test file includes this module, and each uses only part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Images for the StatefulSets. In local mode nothing runs them (the simulated node only marks
+/// pods Ready); on a real cluster they must start fast, be pullable without credentials and
+/// stop at once on SIGTERM — `pause` does all three. Two tags give a template change.
+pub const IMAGE_V1: &str = "registry.k8s.io/pause:3.9";
+pub const IMAGE_V2: &str = "registry.k8s.io/pause:3.10";
+
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "sts-webhook";
+pub const STATEFULSET_ANNOTATION: &str = "headless.sts.dev/statefulset";
+pub const OPT_OUT_LABEL: &str = "headless.sts.dev/inject";
+pub const NAMESPACE_OPT_OUT_LABEL: &str = "headless.sts.dev/webhook";
+pub const WEBHOOK_NAME: &str = "statefulsets.headless.sts.dev";
+
+/// Where the webhook under test runs; see docs/contracts.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `sts-cluster run --webhook`: local control plane, webhook as a local process behind a
+    /// URL-based MutatingWebhookConfiguration, simulated node.
+    Local,
+    /// Any cluster (kind in CI) with the webhook deployed from `deploy/` in namespace
+    /// `sts-webhook` and a real kubelet.
+    External,
+}
+
+/// The environment every test reads once.
+#[derive(Debug)]
+pub struct Env {
+    pub kubeconfig: PathBuf,
+    pub mode: Mode,
+    pub kubectl_sts: PathBuf,
+    /// Upper bound for each wait. Real clusters pull images and run kubelets, so they get more.
+    pub timeout: Duration,
+}
+
+const HOW_TO_RUN: &str = "run the e2e suite with `make test`, or \
+     `cargo build -p kubectl-sts && cargo run -p sts-e2e --bin sts-cluster -- run --webhook -- cargo nextest run -p sts-e2e`, \
+     or against your own cluster (webhook deployed from deploy/): \
+     `STS_E2E_MODE=external STS_E2E_KUBECONFIG=$HOME/.kube/config cargo nextest run -p sts-e2e`";
+
+/// The e2e environment; a test that calls this without it fails (never skips).
+pub fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| match load_env() {
+        Ok(env) => env,
+        Err(e) => panic!("e2e environment is not usable: {e:#}"),
+    })
+}
+
+fn load_env() -> Result<Env> {
+    let kubeconfig = match std::env::var_os("STS_E2E_KUBECONFIG") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => bail!("STS_E2E_KUBECONFIG is not set; these tests need a real cluster: {HOW_TO_RUN}"),
+    };
+    ensure!(
+        kubeconfig.is_file(),
+        "STS_E2E_KUBECONFIG={} is not a readable file; {HOW_TO_RUN}",
+        kubeconfig.display()
+    );
+    let mode = match std::env::var("STS_E2E_MODE").as_deref() {
+        Err(_) | Ok("") | Ok("local") => Mode::Local,
+        Ok("external") => Mode::External,
+        Ok(other) => bail!("STS_E2E_MODE={other:?} is not one of `local`, `external`"),
+    };
+    let kubectl_sts = kubectl_sts_path()?;
+    let default_timeout = match mode {
+        Mode::Local => 120,
+        Mode::External => 300,
+    };
+    let timeout_secs = match std::env::var("STS_E2E_TIMEOUT_SECS") {
+        Ok(v) if !v.is_empty() => v
+            .parse::<u64>()
+            .with_context(|| format!("STS_E2E_TIMEOUT_SECS={v:?} is not a number of seconds"))?,
+        _ => default_timeout,
+    };
+    Ok(Env {
+        kubeconfig,
+        mode,
+        kubectl_sts,
+        timeout: Duration::from_secs(timeout_secs),
+    })
+}
+
+/// `STS_E2E_KUBECTL_STS`, else `<target dir>/debug/kubectl-sts`. The target dir is
+/// `CARGO_TARGET_DIR` when set, else the directory this test binary was built into
+/// (`<target>/debug/deps/<test>` → `<target>/debug`), which also covers a target dir
+/// configured in `.cargo/config.toml`.
+fn kubectl_sts_path() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("STS_E2E_KUBECTL_STS").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        ensure!(
+            path.is_file(),
+            "STS_E2E_KUBECTL_STS={} does not exist",
+            path.display()
+        );
+        return Ok(path);
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|p| !p.is_empty()) {
+        let dir = PathBuf::from(dir);
+        let dir = if dir.is_relative() {
+            // Cargo resolves a relative CARGO_TARGET_DIR against the invocation directory;
+            // the workspace root is the usual one.
+            workspace_root().join(dir)
+        } else {
+            dir
+        };
+        candidates.push(dir.join("debug").join("kubectl-sts"));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(profile_dir) = exe.parent().and_then(Path::parent)
+    {
+        candidates.push(profile_dir.join("kubectl-sts"));
+    }
+    candidates.push(workspace_root().join("target/debug/kubectl-sts"));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "the kubectl-sts binary was not found (looked at {}); build it with \
+                 `cargo build -p kubectl-sts` or set STS_E2E_KUBECTL_STS",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+fn workspace_root() -> PathBuf {
+    // CARGO_MANIFEST_DIR is `<workspace>/tests`.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A client for the e2e cluster, built from the kubeconfig file only (never from the
+/// ambient `KUBECONFIG`, so a developer's cluster is not touched by accident).
+pub async fn client_for(kubeconfig: &Path) -> Result<Client> {
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading kubeconfig {}", kubeconfig.display()))?;
+    Client::try_from(config).context("building a Kubernetes client")
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    // pid separates parallel nextest processes; the clock separates reruns.
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 40);
+    format!("{:08x}", mixed & 0xffff_ffff)
+}
+
+/// One test's namespace, deleted when dropped (also when the test fails or panics).
+pub struct TestNs {
+    pub name: String,
+    pub client: Client,
+    pub env: &'static Env,
+}
+
+impl TestNs {
+    /// A fresh namespace `e2e-<scenario>-<unique>`.
+    pub async fn new(scenario: &str) -> Result<Self> {
+        Self::with_labels(scenario, BTreeMap::new()).await
+    }
+
+    pub async fn with_labels(scenario: &str, extra: BTreeMap<String, String>) -> Result<Self> {
+        let env = env();
+        let client = client_for(&env.kubeconfig).await?;
+        preflight(&client).await?;
+        let mut scenario: String = scenario
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        scenario.truncate(40);
+        let name = format!("e2e-{}-{}", scenario.trim_matches('-'), unique_suffix());
+        let mut labels = BTreeMap::from([("sts-e2e.dev/suite".to_string(), "e2e".to_string())]);
+        labels.extend(extra);
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": labels }
+        }))?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .with_context(|| format!("creating test namespace {name}"))?;
+        // Construct the guard only after the namespace exists so Drop deletes only ours.
+        Ok(Self { name, client, env })
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    pub fn sts(&self) -> Api<StatefulSet> {
+        self.api()
+    }
+    pub fn pods(&self) -> Api<Pod> {
+        self.api()
+    }
+    pub fn pvcs(&self) -> Api<PersistentVolumeClaim> {
+        self.api()
+    }
+    pub fn services(&self) -> Api<Service> {
+        self.api()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.env.timeout
+    }
+
+    /// Run `kubectl-sts ARGS --kubeconfig … -n <ns>`.
+    pub fn plugin(&self, args: &[&str]) -> Result<PluginRun> {
+        let mut cmd = Command::new(&self.env.kubectl_sts);
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.env.kubeconfig)
+            .args(["-n", &self.name])
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG");
+        let shown = format!("kubectl-sts {} -n {}", args.join(" "), self.name);
+        let out = cmd
+            .output()
+            .with_context(|| format!("running {}", self.env.kubectl_sts.display()))?;
+        Ok(PluginRun {
+            command: shown,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Run the plugin with `-o json`, require exit 0 and the given view `kind`.
+    pub fn plugin_json(&self, args: &[&str], kind: &str) -> Result<Value> {
+        let mut full = args.to_vec();
+        full.extend(["-o", "json"]);
+        let run = self.plugin(&full)?;
+        run.expect_code(0)?;
+        run.json(kind)
+    }
+
+    /// Create through a raw request so the admission `Warning:` response headers are visible
+    /// (kube's typed API drops them). Returns the stored object and the warning texts.
+    pub async fn create_with_warnings<K>(&self, obj: &K) -> Result<(K, Vec<String>)>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Serialize
+            + DeserializeOwned,
+    {
+        let url = K::url_path(&(), Some(&self.name));
+        let req = kube::core::Request::new(url)
+            .create(&PostParams::default(), serde_json::to_vec(obj)?)
+            .context("building create request")?;
+        let resp = self
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .context("sending create request")?;
+        let status = resp.status();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let body = resp
+            .into_body()
+            .collect_bytes()
+            .await
+            .context("reading create response")?;
+        ensure!(
+            status.is_success(),
+            "create was refused: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok((serde_json::from_slice(&body)?, warnings))
+    }
+
+    pub async fn create_sts(&self, sts: &StatefulSet) -> Result<StatefulSet> {
+        let name = sts.metadata.name.clone().unwrap_or_default();
+        self.sts()
+            .create(&PostParams::default(), sts)
+            .await
+            .with_context(|| format!("creating StatefulSet {name} in {}", self.name))
+    }
+
+    pub async fn merge_patch_sts(&self, name: &str, patch: Value) -> Result<StatefulSet> {
+        self.sts()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("patching StatefulSet {name} with {patch}"))
+    }
+
+    pub async fn scale(&self, name: &str, replicas: i32) -> Result<StatefulSet> {
+        self.merge_patch_sts(name, json!({ "spec": { "replicas": replicas } }))
+            .await
+    }
+
+    /// What `kubectl set image sts/NAME <container>=IMAGE` does: a strategic merge of the
+    /// container image by container name.
+    pub async fn set_image(&self, name: &str, container: &str, image: &str) -> Result<StatefulSet> {
+        let patch = json!({ "spec": { "template": { "spec": { "containers": [
+            { "name": container, "image": image }
+        ] } } } });
+        self.sts()
+            .patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .with_context(|| format!("setting image of {name}/{container} to {image}"))
+    }
+
+    /// Wait until the StatefulSet has exactly `replicas` pods, all Ready and on the update
+    /// revision, and the controller has observed the latest spec.
+    pub async fn wait_rollout_complete(&self, name: &str, replicas: i32) -> Result<StatefulSet> {
+        let sts_api = self.sts();
+        let pods_api = self.pods();
+        let what = format!(
+            "StatefulSet {}/{name} to have {replicas} ready, updated pods",
+            self.name
+        );
+        eventually(&what, self.timeout(), || {
+            let sts_api = sts_api.clone();
+            let pods_api = pods_api.clone();
+            async move {
+                let sts = sts_api.get(name).await?;
+                let generation = sts.metadata.generation.unwrap_or_default();
+                let Some(st) = sts.status.clone() else {
+                    return Ok(Probe::NotYet("no status yet".into()));
+                };
+                let pods = pods_of(&pods_api, name).await?;
+                let seen = format!(
+                    "observedGeneration={:?}/{generation} replicas={} ready={:?} updated={:?} current={:?} update={:?} pods={:?}",
+                    st.observed_generation,
+                    st.replicas,
+                    st.ready_replicas,
+                    st.updated_replicas,
+                    st.current_revision,
+                    st.update_revision,
+                    pods.iter().map(pod_summary).collect::<Vec<_>>()
+                );
+                let pods_ok = pods.len() == usize::try_from(replicas).unwrap_or(0)
+                    && pods.iter().all(|p| {
+                        p.metadata.deletion_timestamp.is_none()
+                            && is_ready(p)
+                            && revision_of(p) == st.update_revision.as_deref()
+                    });
+                let done = st.observed_generation.unwrap_or_default() >= generation
+                    && st.replicas == replicas
+                    && st.ready_replicas.unwrap_or_default() == replicas
+                    && st.updated_replicas.unwrap_or_default() == replicas
+                    && st.current_revision.is_some()
+                    && st.current_revision == st.update_revision
+                    && pods_ok;
+                Ok(if done { Probe::Done(sts) } else { Probe::NotYet(seen) })
+            }
+        })
+        .await
+    }
+
+    /// Wait until the Service exists and return it.
+    pub async fn wait_service(&self, name: &str) -> Result<Service> {
+        let api = self.services();
+        eventually(
+            &format!("Service {}/{name} to exist", self.name),
+            self.timeout(),
+            || {
+                let api = api.clone();
+                async move {
+                    Ok(match api.get_opt(name).await? {
+                        Some(svc) => Probe::Done(svc),
+                        None => Probe::NotYet("not found".into()),
+                    })
+                }
+            },
+        )
+        .await
+    }
+
+    /// Wait until the Service carries an ownerReference to the StatefulSet with this uid.
+    pub async fn wait_service_owned_by(&self, svc: &str, sts: &str, uid: &str) -> Result<Service> {
+        let api = self.services();
+        eventually(
+            &format!(
+                "Service {}/{svc} to be owned by StatefulSet {sts} (uid {uid})",
+                self.name
+            ),
+            self.timeout(),
+            || {
+                let api = api.clone();
+                async move {
+                    let Some(s) = api.get_opt(svc).await? else {
+                        return Ok(Probe::NotYet("Service not found".into()));
+                    };
+                    let refs = s.metadata.owner_references.clone().unwrap_or_default();
+                    let owned = refs.iter().any(|r| {
+                        r.kind == "StatefulSet"
+                            && r.api_version == "apps/v1"
+                            && r.name == sts
+                            && r.uid == uid
+                    });
+                    Ok(if owned {
+                        Probe::Done(s)
+                    } else {
+                        Probe::NotYet(format!(
+                            "ownerReferences={:?}",
+                            refs.iter()
+                                .map(|r| format!("{}/{} uid={}", r.kind, r.name, r.uid))
+                                .collect::<Vec<_>>()
+                        ))
+                    })
+                }
+            },
+        )
+        .await
+    }
+
+    /// Wait until a namespaced object no longer exists.
+    pub async fn wait_gone<K>(&self, name: &str) -> Result<()>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = self.api();
+        let kind = K::kind(&());
+        eventually(
+            &format!("{kind} {}/{name} to be deleted", self.name),
+            self.timeout(),
+            || {
+                let api = api.clone();
+                async move {
+                    Ok(match api.get_opt(name).await? {
+                        None => Probe::Done(()),
+                        Some(obj) => Probe::NotYet(format!(
+                            "still exists (deletionTimestamp={:?}, finalizers={:?})",
+                            obj.meta().deletion_timestamp,
+                            obj.meta().finalizers
+                        )),
+                    })
+                }
+            },
+        )
+        .await
+    }
+
+    /// The names of the pods of StatefulSet `name` (label `app=<name>`), sorted.
+    pub async fn pod_names(&self, name: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = pods_of(&self.pods(), name)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let kubeconfig = self.env.kubeconfig.clone();
+        // The test's runtime may be gone or blocked (we are inside its thread), and the
+        // client's background task lives on it: use a fresh client on a fresh runtime.
+        let joined =
+            std::thread::spawn(move || delete_cluster_object::<Namespace>(&kubeconfig, &name))
+                .join();
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: cleaning up test namespace {}: {e:#}", self.name),
+            Err(_) => eprintln!("warning: cleanup of test namespace {} panicked", self.name),
+        }
+    }
+}
+
+/// Delete a cluster-scoped object with a fresh client and runtime (for Drop guards).
+pub fn delete_cluster_object<K>(kubeconfig: &Path, name: &str) -> Result<()>
+where
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building cleanup runtime")?;
+    rt.block_on(async {
+        let client = client_for(kubeconfig).await?;
+        let api: Api<K> = Api::all(client);
+        let del = tokio::time::timeout(
+            Duration::from_secs(30),
+            api.delete(name, &DeleteParams::background()),
+        )
+        .await
+        .with_context(|| format!("timed out deleting {} {name}", K::kind(&())))?;
+        match del {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting {} {name}", K::kind(&()))),
+        }
+    })
+}
+
+/// Fail early, with a clear message, when the cluster has no sts-webhook registered.
+async fn preflight(client: &Client) -> Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    let configs = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .context("cannot reach the e2e cluster (listing MutatingWebhookConfigurations)")?;
+    let registered = configs
+        .items
+        .iter()
+        .flat_map(|c| c.webhooks.iter().flatten())
+        .any(|w| w.name == WEBHOOK_NAME);
+    ensure!(
+        registered,
+        "no MutatingWebhookConfiguration with webhook {WEBHOOK_NAME} on the e2e cluster; \
+         start the local cluster with `--webhook`, or deploy the webhook from deploy/ \
+         (STS_E2E_MODE=external); {HOW_TO_RUN}"
+    );
+    Ok(())
+}
+
+/// One run of the plugin.
+#[derive(Debug)]
+pub struct PluginRun {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl PluginRun {
+    pub fn expect_code(&self, code: i32) -> Result<()> {
+        ensure!(
+            self.code == Some(code),
+            "`{}` exited with {:?}, expected {code}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        Ok(())
+    }
+
+    pub fn json(&self, kind: &str) -> Result<Value> {
+        let v: Value = serde_json::from_str(&self.stdout)
+            .with_context(|| format!("`{}` did not print JSON:\n{}", self.command, self.stdout))?;
+        ensure!(
+            v["apiVersion"] == "sts.dev/v1alpha1" && v["kind"] == kind,
+            "`{}` printed apiVersion={} kind={}, expected sts.dev/v1alpha1 {kind}",
+            self.command,
+            v["apiVersion"],
+            v["kind"]
+        );
+        Ok(v)
+    }
+}
+
+/// The result of one probe in [`eventually`].
+pub enum Probe<T> {
+    Done(T),
+    /// Not there yet; the text says what was seen, for the timeout message.
+    NotYet(String),
+}
+
+/// Poll `probe` every 250 ms until it is done or `timeout` passes. API errors are treated as
+/// "not yet" (the control plane may be briefly busy) but are reported on timeout.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Probe<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match probe().await {
+            Ok(Probe::Done(v)) => return Ok(v),
+            Ok(Probe::NotYet(seen)) => seen,
+            Err(e) => format!("error: {e:#}"),
+        };
+        if start.elapsed() >= timeout {
+            bail!(
+                "timed out after {}s waiting for {what}; last seen: {last}",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn pods_of(api: &Api<Pod>, sts: &str) -> Result<Vec<Pod>> {
+    Ok(api
+        .list(&ListParams::default().labels(&format!("app={sts}")))
+        .await
+        .with_context(|| format!("listing pods of {sts}"))?
+        .items)
+}
+
+pub fn revision_of(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get("controller-revision-hash")
+        .map(String::as_str)
+}
+
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub fn pod_summary(pod: &Pod) -> String {
+    format!(
+        "{}(rev={}, ready={}, deleting={})",
+        pod.metadata.name.as_deref().unwrap_or("?"),
+        revision_of(pod).unwrap_or("-"),
+        is_ready(pod),
+        pod.metadata.deletion_timestamp.is_some()
+    )
+}
+
+/// Ordinal from a pod name `<sts>-<ordinal>`.
+pub fn ordinal_of(pod_name: &str) -> Option<i32> {
+    pod_name.rsplit_once('-')?.1.parse().ok()
+}
+
+/// A StatefulSet fixture: `app=<name>` selector, one container `main` with port 80 `web`,
+/// OrderedReady, RollingUpdate, a 1 s grace period so real clusters scale down quickly.
+#[derive(Debug, Clone)]
+pub struct StsFixture {
+    pub name: String,
+    pub replicas: i32,
+    pub image: String,
+    pub service_name: Option<String>,
+    pub claim_template: Option<String>,
+    pub partition: Option<i32>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl StsFixture {
+    pub fn new(name: &str, replicas: i32) -> Self {
+        Self {
+            name: name.to_string(),
+            replicas,
+            image: IMAGE_V1.to_string(),
+            service_name: None,
+            claim_template: None,
+            partition: None,
+            labels: BTreeMap::new(),
+        }
+    }
+    pub fn service_name(mut self, s: &str) -> Self {
+        self.service_name = Some(s.to_string());
+        self
+    }
+    pub fn claim_template(mut self, t: &str) -> Self {
+        self.claim_template = Some(t.to_string());
+        self
+    }
+    pub fn partition(mut self, p: i32) -> Self {
+        self.partition = Some(p);
+        self
+    }
+    pub fn label(mut self, k: &str, v: &str) -> Self {
+        self.labels.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    pub fn build(&self) -> StatefulSet {
+        let mut spec = json!({
+            "replicas": self.replicas,
+            "selector": { "matchLabels": { "app": self.name } },
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": { "type": "RollingUpdate" },
+            "template": {
+                "metadata": { "labels": { "app": self.name } },
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "main",
+                        "image": self.image,
+                        "ports": [{ "name": "web", "containerPort": 80, "protocol": "TCP" }]
+                    }]
+                }
+            }
+        });
+        if let Some(s) = &self.service_name {
+            spec["serviceName"] = json!(s);
+        }
+        if let Some(p) = self.partition {
+            spec["updateStrategy"]["rollingUpdate"] = json!({ "partition": p });
+        }
+        if let Some(t) = &self.claim_template {
+            spec["volumeClaimTemplates"] = json!([{
+                "metadata": { "name": t },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": { "requests": { "storage": "16Mi" } }
+                }
+            }]);
+            spec["template"]["spec"]["containers"][0]["volumeMounts"] =
+                json!([{ "name": t, "mountPath": "/data" }]);
+        }
+        let value = json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": { "name": self.name, "labels": self.labels },
+            "spec": spec,
+        });
+        // The JSON above is a literal of a valid StatefulSet; failing here is a bug in the fixture.
+        serde_json::from_value(value).expect("StatefulSet fixture is valid")
+    }
+}
+
+/// Find the item whose `field` equals `value` in a JSON array.
+pub fn find_by<'a>(items: &'a Value, field: &str, value: &str) -> Option<&'a Value> {
+    items.as_array()?.iter().find(|i| i[field] == value)
+}
+
+/// The sorted `name`s of a JSON array of objects.
+pub fn names_of(items: &Value) -> Vec<String> {
+    let mut names: Vec<String> = items
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

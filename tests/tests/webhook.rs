@@ -1,0 +1,450 @@
+//! e2e: what the webhook and its reconciler do to StatefulSets and Services on a real
+//! apiserver (see docs/e2e-scenarios.md).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, ensure};
+use common::*;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+/// The walkthrough's `nginx-stateful`: no serviceName, no Service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_stateful_gets_service_name_headless_service_and_dns() -> Result<()> {
+    let ns = TestNs::new("nginx-stateful").await?;
+    let name = "nginx-stateful";
+    let created = ns.create_sts(&StsFixture::new(name, 3).build()).await?;
+
+    // The mutation happened at admission: the stored object already has the serviceName.
+    let spec = created
+        .spec
+        .as_ref()
+        .context("created StatefulSet has no spec")?;
+    ensure!(
+        spec.service_name.as_deref() == Some(name),
+        "serviceName was not injected at admission: {:?}",
+        spec.service_name
+    );
+
+    // The webhook creates the Service while handling the admission request, before the
+    // apiserver stores the StatefulSet, so it exists as soon as the create returns.
+    ensure!(
+        ns.services().get_opt(name).await?.is_some(),
+        "Service {name} did not exist when the StatefulSet create returned (not created at admission)"
+    );
+    let svc = ns.wait_service(name).await?;
+    check_managed_headless(&svc, name, &BTreeMap::from([("app".into(), name.into())]))?;
+    let ports = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    ensure!(
+        ports.len() == 1
+            && ports[0].port == 80
+            && ports[0].protocol.as_deref().unwrap_or("TCP") == "TCP",
+        "headless Service ports should be the container's port 80/TCP, got {ports:?}"
+    );
+
+    // At CREATE the StatefulSet had no uid; the reconciler adopts the Service afterwards.
+    let uid = created
+        .metadata
+        .uid
+        .clone()
+        .context("StatefulSet has no uid")?;
+    ns.wait_service_owned_by(name, name, &uid).await?;
+
+    ns.wait_rollout_complete(name, 3).await?;
+    let inspect = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    ensure!(
+        inspect["service"]["name"] == name && inspect["service"]["health"] == "Ok",
+        "inspect should report Service {name} as Ok, got {}",
+        inspect["service"]
+    );
+    let want_dns = format!("{name}-0.{name}.{}.svc.cluster.local", ns.name);
+    let pod0 = find_by(&inspect["pods"], "name", &format!("{name}-0"))
+        .with_context(|| format!("inspect has no pod {name}-0: {}", inspect["pods"]))?;
+    ensure!(
+        pod0["dnsName"] == want_dns.as_str(),
+        "inspect dnsName of {name}-0 = {}, expected {want_dns}",
+        pod0["dnsName"]
+    );
+    ensure!(
+        inspect["pods"].as_array().map(Vec::len) == Some(3),
+        "inspect should list 3 pods: {}",
+        inspect["pods"]
+    );
+
+    let list = ns.plugin_json(&["list"], "StatefulSetList")?;
+    let item = find_by(&list["items"], "name", name)
+        .with_context(|| format!("list does not show {name}: {list}"))?;
+    ensure!(
+        item["service"]["health"] == "Ok" && item["readyReplicas"] == 3,
+        "list should show {name} with a healthy Service and 3 ready: {item}"
+    );
+    Ok(())
+}
+
+/// `--dry-run=server` create: the apiserver runs the webhook with dryRun=true; the patch shows
+/// in the answer but no Service may be created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_create_makes_no_service() -> Result<()> {
+    let ns = TestNs::new("dry-run").await?;
+    let dry = ns
+        .sts()
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &StsFixture::new("dry", 1).build(),
+        )
+        .await
+        .context("dry-run create")?;
+    ensure!(
+        dry.spec.as_ref().and_then(|s| s.service_name.as_deref()) == Some("dry"),
+        "the dry-run answer should carry the injected serviceName, got {:?}",
+        dry.spec.as_ref().map(|s| &s.service_name)
+    );
+    // The webhook creates Services synchronously before answering, so anything it created
+    // for the dry run would exist now.
+    ensure!(
+        ns.services().get_opt("dry").await?.is_none(),
+        "a dry-run create made Service dry"
+    );
+    ensure!(
+        ns.sts().get_opt("dry").await?.is_none(),
+        "a dry-run create stored the StatefulSet"
+    );
+
+    // Control: the same create for real gets its Service, so the webhook is active here and
+    // the absence above means something. Afterwards "dry" must still be absent.
+    ns.create_sts(&StsFixture::new("real", 1).build()).await?;
+    ns.wait_service("real").await?;
+    ensure!(
+        ns.services().get_opt("dry").await?.is_none(),
+        "Service dry appeared after the dry run"
+    );
+    Ok(())
+}
+
+/// A non-headless Service with the StatefulSet's name already exists: the webhook must leave
+/// it alone (clusterIP is immutable) and tell the client through an admission warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_non_headless_service_is_untouched_and_warned_about() -> Result<()> {
+    let ns = TestNs::new("non-headless").await?;
+    let name = "plainsvc";
+    let plain: Service = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": { "app": name },
+            "ports": [{ "name": "web", "port": 8080, "targetPort": 80 }]
+        }
+    }))?;
+    let before = ns.services().create(&PostParams::default(), &plain).await?;
+
+    let (created, warnings) = ns
+        .create_with_warnings(&StsFixture::new(name, 1).build())
+        .await?;
+    ensure!(
+        created
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_name.as_deref())
+            == Some(name),
+        "serviceName should still be injected, got {:?}",
+        created.spec.as_ref().map(|s| &s.service_name)
+    );
+    ensure!(
+        warnings.iter().any(|w| w.contains(name)),
+        "expected an admission warning about the non-headless Service {name}, got {warnings:?}"
+    );
+
+    // Sync point: once a control StatefulSet's Service has been adopted, the reconciler has run
+    // over this namespace after our StatefulSet existed.
+    let control = ns
+        .create_sts(&StsFixture::new("control", 1).build())
+        .await?;
+    let control_uid = control.metadata.uid.clone().context("control has no uid")?;
+    ns.wait_service_owned_by("control", "control", &control_uid)
+        .await?;
+
+    let after = ns.services().get(name).await?;
+    ensure!(
+        after.metadata.resource_version == before.metadata.resource_version,
+        "Service {name} was modified: {:?} -> {:?}",
+        before.metadata,
+        after.metadata
+    );
+    ensure!(
+        after.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) != Some("None"),
+        "Service {name} became headless?"
+    );
+
+    let inspect = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    ensure!(
+        inspect["service"]["health"] == "NotHeadless",
+        "inspect should report the Service as NotHeadless, got {}",
+        inspect["service"]
+    );
+    Ok(())
+}
+
+/// The opt-out label: no serviceName injected and no Service created, neither by the webhook
+/// nor by the reconciler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_out_label_means_nothing_is_injected() -> Result<()> {
+    let ns = TestNs::new("opt-out").await?;
+    let bare = ns
+        .create_sts(
+            &StsFixture::new("optout", 1)
+                .label(OPT_OUT_LABEL, "false")
+                .build(),
+        )
+        .await?;
+    ensure!(
+        bare.spec
+            .as_ref()
+            .and_then(|s| s.service_name.as_deref())
+            .unwrap_or_default()
+            .is_empty(),
+        "serviceName was injected despite the opt-out label: {:?}",
+        bare.spec.as_ref().map(|s| &s.service_name)
+    );
+    // Opted out with an explicit serviceName: the reconciler must not "heal" it either.
+    ns.create_sts(
+        &StsFixture::new("optout-named", 1)
+            .service_name("optout-named-svc")
+            .label(OPT_OUT_LABEL, "false")
+            .build(),
+    )
+    .await?;
+
+    // Sync point as above: a later StatefulSet was fully handled (Service created and adopted).
+    let control = ns
+        .create_sts(&StsFixture::new("control", 1).build())
+        .await?;
+    let uid = control.metadata.uid.clone().context("control has no uid")?;
+    ns.wait_service_owned_by("control", "control", &uid).await?;
+
+    let services: Vec<String> = ns
+        .services()
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    ensure!(
+        services == ["control"],
+        "only the control StatefulSet should have a Service, found {services:?}"
+    );
+    Ok(())
+}
+
+/// Cluster-scoped guard: deletes the extra MutatingWebhookConfiguration on drop.
+struct WebhookConfigGuard {
+    name: String,
+}
+
+impl Drop for WebhookConfigGuard {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let kubeconfig = env().kubeconfig.clone();
+        let res = std::thread::spawn(move || {
+            delete_cluster_object::<MutatingWebhookConfiguration>(&kubeconfig, &name)
+        })
+        .join();
+        if !matches!(res, Ok(Ok(()))) {
+            eprintln!(
+                "warning: could not delete MutatingWebhookConfiguration {}",
+                self.name
+            );
+        }
+    }
+}
+
+/// The webhook cannot be reached: with failurePolicy Ignore the StatefulSet is still admitted,
+/// and the reconciler later gives it its Service.
+///
+/// The real webhook skips namespaces labelled `headless.sts.dev/webhook: disabled`; this test's
+/// namespace carries that label plus a unique label selected by an extra configuration that
+/// points at nothing. So, for this namespace only, the cluster behaves as if the webhook were
+/// down, while other tests keep using it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_webhook_still_admits_and_reconciler_heals() -> Result<()> {
+    let marker = format!("unreachable-{}", std::process::id());
+    let ns = TestNs::with_labels(
+        "unreachable",
+        BTreeMap::from([
+            (NAMESPACE_OPT_OUT_LABEL.to_string(), "disabled".to_string()),
+            ("sts-e2e.dev/unreachable".to_string(), marker.clone()),
+        ]),
+    )
+    .await?;
+    // The real registration must fail open too, or a down webhook would block StatefulSets.
+    let real = Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .flat_map(|c| c.webhooks.unwrap_or_default())
+        .find(|w| w.name == WEBHOOK_NAME)
+        .context("the sts-webhook registration disappeared")?;
+    ensure!(
+        real.failure_policy.as_deref() == Some("Ignore") && real.side_effects == "NoneOnDryRun",
+        "{WEBHOOK_NAME} must have failurePolicy Ignore and sideEffects NoneOnDryRun, has {:?} / {}",
+        real.failure_policy,
+        real.side_effects
+    );
+
+    let config_name = format!("sts-e2e-{}", ns.name);
+    let client_config = match ns.env.mode {
+        // Local: the apiserver runs on this machine; nothing listens on port 1.
+        Mode::Local => json!({ "url": "https://127.0.0.1:1/mutate" }),
+        // External: the apiserver runs inside the cluster, so a loopback URL would depend on
+        // its network; a Service that does not exist fails the same way on every cluster.
+        Mode::External => json!({
+            "service": { "namespace": ns.name, "name": "no-such-webhook", "path": "/mutate", "port": 443 }
+        }),
+    };
+    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": { "name": config_name, "labels": { "sts-e2e.dev/suite": "e2e" } },
+        "webhooks": [{
+            "name": "unreachable.e2e.sts.dev",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            // Fail first, to observe that the apiserver really calls it (see below).
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 2,
+            "clientConfig": client_config,
+            "namespaceSelector": { "matchLabels": { "sts-e2e.dev/unreachable": marker } },
+            "rules": [{
+                "apiGroups": ["apps"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["statefulsets"]
+            }]
+        }]
+    }))?;
+    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
+        .create(&PostParams::default(), &config)
+        .await
+        .context("registering the unreachable webhook")?;
+    let _config_guard = WebhookConfigGuard {
+        name: config_name.clone(),
+    };
+
+    // With failurePolicy Fail, a (dry-run) create is refused once the apiserver has picked up
+    // the configuration: proof that the unreachable webhook is in the admission path. Then
+    // Ignore, and wait until the same dry run is admitted.
+    let probe = StsFixture::new("probe", 1).build();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let sts_api = ns.sts();
+    eventually(
+        "the apiserver to call the unreachable webhook (dry-run create refused under failurePolicy Fail)",
+        ns.timeout(),
+        || async {
+            Ok(match sts_api.create(&dry, &probe).await {
+                Err(kube::Error::Api(status)) if status.message.contains("unreachable.e2e.sts.dev") => {
+                    Probe::Done(status)
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => Probe::NotYet("dry-run create admitted: configuration not active yet".into()),
+            })
+        },
+    )
+    .await?;
+    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
+        .patch(
+            &config_name,
+            &PatchParams::default(),
+            &Patch::Strategic(json!({ "webhooks": [
+                { "name": "unreachable.e2e.sts.dev", "failurePolicy": "Ignore" }
+            ] })),
+        )
+        .await
+        .context("switching the unreachable webhook to failurePolicy Ignore")?;
+    eventually(
+        "a dry-run create to be admitted under failurePolicy Ignore",
+        ns.timeout(),
+        || async {
+            Ok(match sts_api.create(&dry, &probe).await {
+                Ok(_) => Probe::Done(()),
+                Err(e) => Probe::NotYet(format!("refused: {e}")),
+            })
+        },
+    )
+    .await?;
+
+    let name = "healme";
+    let svc_name = "healme-svc";
+    let created: StatefulSet = ns
+        .create_sts(&StsFixture::new(name, 1).service_name(svc_name).build())
+        .await
+        .context("the StatefulSet must be admitted although its webhook is unreachable")?;
+    let uid = created
+        .metadata
+        .uid
+        .clone()
+        .context("StatefulSet has no uid")?;
+
+    // Proof that the real webhook really was out of the picture here (so the Service below can
+    // only come from the reconciler): a StatefulSet without serviceName gets none injected.
+    let bare = ns
+        .create_sts(&StsFixture::new("nowebhook", 1).build())
+        .await
+        .context("the StatefulSet must be admitted although its webhook is unreachable")?;
+    ensure!(
+        bare.spec
+            .as_ref()
+            .and_then(|s| s.service_name.as_deref())
+            .unwrap_or_default()
+            .is_empty(),
+        "the sts-webhook mutated a StatefulSet in a namespace labelled {NAMESPACE_OPT_OUT_LABEL}=disabled: serviceName {:?}",
+        bare.spec.as_ref().map(|s| &s.service_name)
+    );
+
+    let svc = ns.wait_service(svc_name).await?;
+    check_managed_headless(&svc, name, &BTreeMap::from([("app".into(), name.into())]))?;
+    ns.wait_service_owned_by(svc_name, name, &uid).await?;
+    Ok(())
+}
+
+/// A Service made by the webhook/reconciler for StatefulSet `sts`.
+fn check_managed_headless(
+    svc: &Service,
+    sts: &str,
+    selector: &BTreeMap<String, String>,
+) -> Result<()> {
+    let name = svc.metadata.name.as_deref().unwrap_or("?");
+    let spec = svc.spec.as_ref().context("Service has no spec")?;
+    ensure!(
+        spec.cluster_ip.as_deref() == Some("None"),
+        "Service {name} is not headless: clusterIP={:?}",
+        spec.cluster_ip
+    );
+    ensure!(
+        spec.selector.as_ref() == Some(selector),
+        "Service {name} selector {:?}, expected {selector:?}",
+        spec.selector
+    );
+    let labels = svc.metadata.labels.clone().unwrap_or_default();
+    ensure!(
+        labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE),
+        "Service {name} lacks {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}: {labels:?}"
+    );
+    let annotations = svc.metadata.annotations.clone().unwrap_or_default();
+    ensure!(
+        annotations.get(STATEFULSET_ANNOTATION).map(String::as_str) == Some(sts),
+        "Service {name} lacks annotation {STATEFULSET_ANNOTATION}={sts}: {annotations:?}"
+    );
+    Ok(())
+}
