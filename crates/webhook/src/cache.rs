@@ -73,13 +73,17 @@ impl Caches {
             && self.statefulsets_ready.load(Ordering::Acquire)
     }
 
-    /// Waits until both initial lists have been received.
+    /// Waits until both stores hold their initial lists; `false` if the watch future was
+    /// dropped first.
     ///
-    /// Returns early (with the caches still unready) only if the watch future was dropped.
-    pub async fn wait_ready(&self) {
+    /// This asks the stores themselves, not [`Caches::ready`]: the reflector marks a store
+    /// ready before our stream consumer sees `InitDone` and sets the flags, so checking the
+    /// flags right after this returns could still read `false`.
+    pub async fn wait_ready(&self) -> bool {
         let services = self.services.wait_until_ready();
         let statefulsets = self.statefulsets.wait_until_ready();
-        let _ = future::join(services, statefulsets).await;
+        let (services, statefulsets) = future::join(services, statefulsets).await;
+        services.is_ok() && statefulsets.is_ok()
     }
 
     /// Cached Service `namespace/name`, if the cache has seen it.
@@ -189,5 +193,42 @@ mod tests {
         assert!(caches.service("b", "web").is_none());
         assert!(caches.service("b", "db").is_some());
         assert!(caches.statefulset("a", "web").is_none());
+    }
+
+    fn caches_with_flags_unset(
+        services: Store<Service>,
+        statefulsets: Store<StatefulSet>,
+    ) -> Caches {
+        Caches {
+            services,
+            statefulsets,
+            services_ready: Arc::new(AtomicBool::new(false)),
+            statefulsets_ready: Arc::new(AtomicBool::new(false)),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The reflector marks its store ready before our consumer sets the flags; the
+    /// reconciler must trust the stores (it once gave up for good in that gap).
+    #[tokio::test]
+    async fn wait_ready_trusts_the_stores_not_the_flags() {
+        let (services, mut sw) = reflector::store::<Service>();
+        let (statefulsets, mut tw) = reflector::store::<StatefulSet>();
+        sw.apply_watcher_event(&watcher::Event::Init);
+        sw.apply_watcher_event(&watcher::Event::InitDone);
+        tw.apply_watcher_event(&watcher::Event::Init);
+        tw.apply_watcher_event(&watcher::Event::InitDone);
+        let caches = caches_with_flags_unset(services, statefulsets);
+        assert!(!caches.ready(), "flags are not set yet in this gap");
+        assert!(caches.wait_ready().await);
+    }
+
+    #[tokio::test]
+    async fn wait_ready_is_false_when_the_watches_are_gone() {
+        let (services, sw) = reflector::store::<Service>();
+        let (statefulsets, tw) = reflector::store::<StatefulSet>();
+        drop((sw, tw));
+        let caches = caches_with_flags_unset(services, statefulsets);
+        assert!(!caches.wait_ready().await);
     }
 }

@@ -119,8 +119,7 @@ struct Retry {
 /// Waits for both caches to be synced first: planning over a half-filled StatefulSet cache
 /// would make every managed Service look orphaned.
 pub async fn run(client: Client, caches: Caches, cfg: ReconcilerConfig, metrics: Arc<Metrics>) {
-    caches.wait_ready().await;
-    if !caches.ready() {
+    if !caches.wait_ready().await {
         tracing::error!("reconciler not started: the watch caches stopped before syncing");
         return;
     }
