@@ -10,7 +10,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build control-plane demo test test-unit test-e2e test-reconciler lint cluster
+.PHONY: all build control-plane demo test test-unit test-e2e test-reconciler lint cluster nextest
 
 all: build
 
@@ -26,18 +26,22 @@ demo: build control-plane
 
 test: test-unit test-e2e test-reconciler
 
-test-unit:
+# cargo-nextest runs every test stage; installed from crates.io when missing.
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
+
+test-unit: nextest
 	$(CARGO) nextest run --workspace --exclude sts-e2e -E 'not (package(sts-webhook) & binary(reconciler_cluster))'
 
 # The e2e suite needs the plugin and webhook binaries; sts-cluster starts the control plane,
 # runs the suite with STS_E2E_* set, and exits with the suite's code (never skips).
-test-e2e: build control-plane
+test-e2e: build control-plane nextest
 	$(BIN)/sts-cluster run --webhook -- $(CARGO) nextest run -p sts-e2e
 
 # The webhook's reconciler test needs a cluster *without* a running sts-webhook; it is
 # #[ignore]d (so a plain `cargo nextest run` does not need a cluster), filtered out of
 # test-unit, and run here.
-test-reconciler: build control-plane
+test-reconciler: build control-plane nextest
 	$(BIN)/sts-cluster run -- $(CARGO) nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
 
 lint:
