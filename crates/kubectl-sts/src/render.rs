@@ -108,3 +108,14 @@ pub fn rollout_color(state: sts_model::rollout::RolloutState) -> Option<Color> {
         R::Stalled => Some(Color::Red),
     }
 }
+
+/// The field names of a JSON object, sorted: the view tests pin each view's schema with it.
+#[cfg(test)]
+pub fn sorted_keys(value: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}

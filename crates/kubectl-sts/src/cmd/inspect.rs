@@ -829,13 +829,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
         assert_eq!(json["kind"], "StatefulSetInspection");
-        let mut keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort();
+        let keys = crate::render::sorted_keys(&json);
         assert_eq!(
             keys,
             vec![

@@ -464,13 +464,7 @@ mod tests {
         assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
         assert_eq!(json["kind"], "StatefulSetList");
         let web = &json["items"][1];
-        let mut keys: Vec<&str> = web
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort();
+        let keys = crate::render::sorted_keys(web);
         assert_eq!(
             keys,
             vec![

@@ -828,13 +828,7 @@ mod tests {
         assert_eq!(json["totalReclaimableBytes"], 6u64 << 30);
         assert!(json.get("results").is_none());
         let item = &json["items"][0];
-        let mut keys: Vec<&str> = item
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort();
+        let keys = crate::render::sorted_keys(item);
         assert_eq!(
             keys,
             vec![
