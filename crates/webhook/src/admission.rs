@@ -15,15 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use kube::core::DynamicObject;
-use kube::core::TypeMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation as AdmissionOp};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sts_model::mutation::{MutationConfig, ServicePlan, Skip, mutate};
 
 use crate::cache::Caches;
 use crate::metrics::{Metrics, Operation, Outcome, Source};
 use crate::services::{ServiceWriter, ensure_service};
-use crate::slim::SlimStatefulSet;
+use crate::slim::{SlimReview, SlimStatefulSet};
 
 /// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
 /// 1.5 MiB doubled for the old object on UPDATE, plus the review envelope fits well below).
@@ -49,7 +48,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        // One Arc for the whole state: axum clones the state for every request, and cloning
+        // AppState field by field would bump a dozen shared reference counts per request,
+        // cache lines that then bounce between the worker threads.
+        .with_state(Arc::new(state))
 }
 
 async fn healthz() -> &'static str {
@@ -58,7 +60,7 @@ async fn healthz() -> &'static str {
 
 /// Ready once the watch caches have synced, which also proves the API client works. (The
 /// listener only exists after the TLS material loaded, so that part is implied.)
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.caches.ready() {
         (StatusCode::OK, "ok").into_response()
     } else {
@@ -70,7 +72,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_handler(State(state): State<AppState>) -> Response {
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     let mut body = String::new();
     match state.metrics.encode(&mut body) {
         Ok(()) => (
@@ -91,7 +93,7 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
 
 /// `POST /mutate`.
 async fn mutate_handler(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -135,20 +137,16 @@ async fn review(
             "Content-Type must be application/json (an AdmissionReview)".to_owned(),
         ));
     }
-    // The slim parse reads only the fields the mutation needs (see `slim`).
-    let review: ReviewIn = match serde_json::from_slice(body) {
+    // The slim parse reads only the fields the mutation needs (see `slim` and `ReviewIn`).
+    let review = match SlimReview::parse(body) {
         Ok(r) => r,
         Err(typed_err) => return untyped_review(body, &typed_err),
     };
-    let Some(mut req) = review.request else {
+    let Some(req) = review.into_request() else {
         return Err(BadRequest(
             StatusCode::BAD_REQUEST,
             "AdmissionReview has no request".to_owned(),
         ));
-    };
-    req.types = TypeMeta {
-        api_version: review.api_version,
-        kind: review.kind,
     };
     let op = match req.operation {
         AdmissionOp::Create => Operation::Create,
@@ -297,20 +295,6 @@ async fn decide(
         },
     }
     (patch, warnings)
-}
-
-/// The incoming AdmissionReview. kube-core's `AdmissionReview` flattens its `TypeMeta`, which
-/// makes serde buffer the whole document (object included) before decoding it; naming the two
-/// fields directly avoids that copy on the hot path.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewIn {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    request: Option<AdmissionRequest<SlimStatefulSet>>,
 }
 
 #[derive(Serialize)]

@@ -1,7 +1,9 @@
 //! Making sure a StatefulSet's headless Service exists — without ever changing one that does.
 //!
 //! Used by the admission handler (at CREATE/UPDATE) and by the reconciler (healing). The
-//! existence check reads the watch cache; the API is called only to create.
+//! existence check reads the watch cache; the API is called only to create — and, in the rare
+//! case where the create says "already exists" for a Service the cache has not seen yet, to read
+//! that one Service so an existing non-headless Service is still reported.
 
 use std::sync::Arc;
 
@@ -16,6 +18,18 @@ use crate::metrics::{Metrics, Source};
 pub trait ServiceWriter: Send + Sync + 'static {
     /// Creates `svc` (its namespace is in its metadata). `Ok(false)` means it already existed.
     fn create<'a>(&'a self, svc: &'a Service) -> BoxFuture<'a, Result<bool, CreateError>>;
+
+    /// Reads one Service. Called only after [`ServiceWriter::create`] answered "already exists"
+    /// for a Service the cache had not seen. `Ok(None)`: it is gone again, or this writer
+    /// cannot read (the default, for writers that never see that answer).
+    fn get<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Service>, kube::Error>> {
+        let _ = (namespace, name);
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Why a Service could not be created.
@@ -72,6 +86,18 @@ impl ServiceWriter for kube::Client {
             }
         })
     }
+
+    fn get<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Service>, kube::Error>> {
+        Box::pin(async move {
+            Api::<Service>::namespaced(self.clone(), namespace)
+                .get_opt(name)
+                .await
+        })
+    }
 }
 
 /// What [`ensure_service`] found or did.
@@ -79,7 +105,8 @@ impl ServiceWriter for kube::Client {
 pub enum Ensured {
     /// The Service was missing and has been created.
     Created,
-    /// The cache missed it but the API said it exists (created meanwhile): left alone.
+    /// The cache missed it but the API said it exists (created meanwhile) and it is headless,
+    /// or it could not be read back: left alone.
     AlreadyExisted,
     /// A headless Service of that name exists: left alone.
     ExistsHeadless(Ownership),
@@ -111,28 +138,64 @@ pub async fn ensure_service(
     source: Source,
 ) -> Result<Ensured, CreateError> {
     if let Some(existing) = cached {
-        return Ok(match check_existing(&existing, sts_name) {
-            ExistingService::Headless(owner) => Ensured::ExistsHeadless(owner),
-            ExistingService::NotHeadless => {
-                metrics.service_skipped("not_headless");
-                Ensured::ExistsNotHeadless {
-                    warning: not_headless_warning(
-                        desired.metadata.namespace.as_deref().unwrap_or_default(),
-                        desired.metadata.name.as_deref().unwrap_or_default(),
-                    ),
-                }
-            }
-        });
+        return Ok(existing_outcome(&existing, desired, sts_name, metrics));
     }
     match writer.create(desired).await {
         Ok(true) => {
             metrics.service_created(source);
             Ok(Ensured::Created)
         }
-        Ok(false) => Ok(Ensured::AlreadyExisted),
+        Ok(false) => Ok(already_existed(writer, desired, sts_name, metrics).await),
         Err(err) => {
             metrics.error("create_service");
             Err(err)
+        }
+    }
+}
+
+/// The verdict on a Service that already exists: never touched; a warning if not headless.
+fn existing_outcome(
+    existing: &Service,
+    desired: &Service,
+    sts_name: &str,
+    metrics: &Metrics,
+) -> Ensured {
+    match check_existing(existing, sts_name) {
+        ExistingService::Headless(owner) => Ensured::ExistsHeadless(owner),
+        ExistingService::NotHeadless => {
+            metrics.service_skipped("not_headless");
+            Ensured::ExistsNotHeadless {
+                warning: not_headless_warning(
+                    desired.metadata.namespace.as_deref().unwrap_or_default(),
+                    desired.metadata.name.as_deref().unwrap_or_default(),
+                ),
+            }
+        }
+    }
+}
+
+/// The create lost a race the cache had not seen yet (the Service exists after all). Read that
+/// one Service so a non-headless one still gets its warning; on a failed read, say nothing
+/// rather than guess.
+async fn already_existed(
+    writer: &dyn ServiceWriter,
+    desired: &Service,
+    sts_name: &str,
+    metrics: &Metrics,
+) -> Ensured {
+    let namespace = desired.metadata.namespace.as_deref().unwrap_or_default();
+    let name = desired.metadata.name.as_deref().unwrap_or_default();
+    match writer.get(namespace, name).await {
+        Ok(Some(existing)) => match existing_outcome(&existing, desired, sts_name, metrics) {
+            // Keep telling callers that the cache missed it.
+            Ensured::ExistsHeadless(_) => Ensured::AlreadyExisted,
+            other => other,
+        },
+        Ok(None) => Ensured::AlreadyExisted,
+        Err(err) => {
+            metrics.error("get_service");
+            tracing::warn!(namespace, service = name, error = %err, "Service already exists but could not be read to check it is headless");
+            Ensured::AlreadyExisted
         }
     }
 }
@@ -142,10 +205,16 @@ pub(crate) mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Records creates; answers with a fixed result.
+    /// What the fake's `get` answers.
+    type Stored = fn() -> Result<Option<Service>, kube::Error>;
+
+    /// Records creates and reads; answers with fixed results.
     pub(crate) struct FakeWriter {
         pub created: Mutex<Vec<Service>>,
         pub answer: fn() -> Result<bool, CreateError>,
+        /// What `get` answers (None: the default "cannot read").
+        pub stored: Option<Stored>,
+        pub reads: Mutex<Vec<(String, String)>>,
     }
 
     impl FakeWriter {
@@ -153,12 +222,22 @@ pub(crate) mod tests {
             FakeWriter {
                 created: Mutex::new(Vec::new()),
                 answer: || Ok(true),
+                stored: None,
+                reads: Mutex::new(Vec::new()),
             }
         }
         pub(crate) fn failing() -> Self {
             FakeWriter {
-                created: Mutex::new(Vec::new()),
                 answer: || Err(CreateError::NoNamespace),
+                ..FakeWriter::ok()
+            }
+        }
+        /// The create answers AlreadyExists; `get` answers `stored`.
+        pub(crate) fn already_exists(stored: Stored) -> Self {
+            FakeWriter {
+                answer: || Ok(false),
+                stored: Some(stored),
+                ..FakeWriter::ok()
             }
         }
     }
@@ -168,6 +247,23 @@ pub(crate) mod tests {
             Box::pin(async move {
                 self.created.lock().unwrap().push(svc.clone());
                 (self.answer)()
+            })
+        }
+
+        fn get<'a>(
+            &'a self,
+            namespace: &'a str,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Service>, kube::Error>> {
+            Box::pin(async move {
+                self.reads
+                    .lock()
+                    .unwrap()
+                    .push((namespace.to_owned(), name.to_owned()));
+                match self.stored {
+                    Some(stored) => stored(),
+                    None => Ok(None),
+                }
             })
         }
     }
@@ -242,6 +338,63 @@ pub(crate) mod tests {
         .unwrap();
         assert!(r.warning().unwrap().contains("ns/web"), "{r:?}");
         assert!(w.created.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn already_exists_reads_the_service_and_warns_when_not_headless() {
+        let m = Metrics::new();
+        // The cache has not seen it, the create races with someone who made a ClusterIP one.
+        let w = FakeWriter::already_exists(|| Ok(Some(svc("10.0.0.7"))));
+        let r = ensure_service(&w, None, &svc("None"), "web", &m, Source::Admission)
+            .await
+            .unwrap();
+        let warning = r.warning().unwrap_or_default();
+        assert!(
+            warning.contains("ns/web") && warning.contains("not headless"),
+            "{r:?}"
+        );
+        assert_eq!(
+            *w.reads.lock().unwrap(),
+            vec![("ns".to_owned(), "web".to_owned())]
+        );
+        let mut text = String::new();
+        m.encode(&mut text).unwrap();
+        assert!(
+            text.contains(r#"services_skipped_total{reason="not_headless"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("services_created_total{"), "{text}");
+
+        // Headless after all, gone again, or unreadable: no warning, nothing changed.
+        let headless = FakeWriter::already_exists(|| Ok(Some(svc("None"))));
+        let gone = FakeWriter::already_exists(|| Ok(None));
+        let unreadable = FakeWriter::already_exists(|| {
+            Err(kube::Error::Api(Box::new(
+                kube::core::Status::failure("forbidden", "Forbidden").with_code(403),
+            )))
+        });
+        for w in [headless, gone, unreadable] {
+            let r = ensure_service(&w, None, &svc("None"), "web", &m, Source::Admission)
+                .await
+                .unwrap();
+            assert_eq!(r, Ensured::AlreadyExisted);
+            assert_eq!(w.reads.lock().unwrap().len(), 1);
+        }
+        let mut text = String::new();
+        m.encode(&mut text).unwrap();
+        assert!(
+            text.contains(r#"errors_total{kind="get_service"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fresh_create_reads_nothing() {
+        let w = FakeWriter::ok();
+        let m = Metrics::new();
+        let r = ensure_service(&w, None, &svc("None"), "web", &m, Source::Admission).await;
+        assert_eq!(r.unwrap(), Ensured::Created);
+        assert!(w.reads.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

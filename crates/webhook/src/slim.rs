@@ -9,6 +9,8 @@
 //! - `spec.serviceName`, `spec.selector`;
 //! - `spec.template.spec.containers[].name` and `.ports`.
 //!
+//! [`SlimReview`] does the same for the AdmissionReview envelope around it.
+//!
 //! If `mutate` ever reads another field, add it here; the equivalence test below compares
 //! the decisions made from both parses.
 
@@ -18,6 +20,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::core::admission::{AdmissionRequest, Operation as AdmissionOp};
+use kube::core::{GroupVersionKind, GroupVersionResource, TypeMeta};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use sts_model::mutation::AsStatefulSet;
 
@@ -151,6 +156,86 @@ impl kube::Resource for SlimStatefulSet {
     }
 }
 
+/// The incoming AdmissionReview, reading only what the mutation and the answer use.
+///
+/// kube-core's `AdmissionReview` flattens its `TypeMeta` (serde then buffers the whole document
+/// before decoding it) and its `AdmissionRequest` builds `userInfo`, `options` (a JSON tree),
+/// `oldObject` and four group/version/kind structs the mutation never reads. Here those are
+/// skipped unparsed ([`IgnoredAny`]). `userInfo` and `resource` stay required, as in kube-core;
+/// what they (and `oldObject`, `options`) contain is no longer checked — the apiserver always
+/// sends them well-formed, and the webhook never reads them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimReview<'a> {
+    #[serde(default, borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    #[serde(borrow)]
+    uid: Cow<'a, str>,
+    kind: GroupVersionKind,
+    #[serde(rename = "resource")]
+    _resource: IgnoredAny,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: AdmissionOp,
+    #[serde(rename = "userInfo")]
+    _user_info: IgnoredAny,
+    #[serde(default)]
+    object: Option<SlimStatefulSet>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl<'a> SlimReview<'a> {
+    /// Reads an AdmissionReview body.
+    pub fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// The request as [`sts_model::mutation::mutate`] takes it (None when the review has
+    /// none); the fields the mutation does not read stay empty.
+    pub fn into_request(self) -> Option<AdmissionRequest<SlimStatefulSet>> {
+        let api_version = self.api_version;
+        self.request.map(|r| r.into_admission_request(&api_version))
+    }
+}
+
+impl RequestIn<'_> {
+    fn into_admission_request(self, api_version: &str) -> AdmissionRequest<SlimStatefulSet> {
+        AdmissionRequest {
+            types: TypeMeta {
+                api_version: api_version.to_owned(),
+                kind: "AdmissionReview".to_owned(),
+            },
+            uid: self.uid.into_owned(),
+            kind: self.kind,
+            resource: GroupVersionResource::gvr("", "", ""),
+            sub_resource: self.sub_resource,
+            request_kind: None,
+            request_resource: None,
+            request_sub_resource: None,
+            name: self.name,
+            namespace: self.namespace,
+            operation: self.operation,
+            user_info: Default::default(),
+            object: self.object,
+            old_object: None,
+            dry_run: self.dry_run,
+            options: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,9 +252,10 @@ mod tests {
         AdmissionRequest<SlimStatefulSet>,
     ) {
         let full: AdmissionReview<StatefulSet> = serde_json::from_value(review.clone()).unwrap();
-        let slim: AdmissionReview<SlimStatefulSet> =
-            serde_json::from_value(review.clone()).unwrap();
-        (full.try_into().unwrap(), slim.try_into().unwrap())
+        // The path the handler takes: bytes → SlimReview.
+        let bytes = serde_json::to_vec(review).unwrap();
+        let slim = SlimReview::parse(&bytes).unwrap().into_request().unwrap();
+        (full.try_into().unwrap(), slim)
     }
 
     #[test]
@@ -192,6 +278,19 @@ mod tests {
         v["request"]["object"]["metadata"]["name"] = json!("0db");
         v["request"]["name"] = json!("0db");
         variants.push(v);
+        let mut v = base.clone();
+        v["request"]["subResource"] = json!("scale");
+        variants.push(v);
+        let mut v = base.clone();
+        v["request"]["kind"]["kind"] = json!("Deployment");
+        variants.push(v);
+        let mut v = base.clone();
+        v["request"]["object"]["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        v["request"]["object"]["metadata"]["generateName"] = json!("gen-");
+        variants.push(v);
         let mut v = base;
         v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"] =
             json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]);
@@ -200,6 +299,30 @@ mod tests {
         for review in variants {
             let (full, slim) = both(&review);
             assert_eq!(mutate(&full, &cfg), mutate(&slim, &cfg), "{review}");
+        }
+    }
+
+    #[test]
+    fn the_envelope_keeps_what_the_answer_needs() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"a\"b","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","namespace":"ns","name":"x","dryRun":true,"oldObject":7}}"#;
+        let req = SlimReview::parse(body).unwrap().into_request().unwrap();
+        assert_eq!(req.types.api_version, "admission.k8s.io/v1beta1");
+        assert_eq!(req.uid, "a\"b");
+        assert_eq!(req.operation, AdmissionOp::Update);
+        assert_eq!(req.namespace.as_deref(), Some("ns"));
+        assert_eq!(req.name, "x");
+        assert!(req.dry_run && req.object.is_none() && req.old_object.is_none());
+        // serde reads structs from arrays too: `[]` is a review without a request (→ 400).
+        for none in [&br#"{"request":null}"#[..], b"{}", b"[]"] {
+            assert!(SlimReview::parse(none).unwrap().into_request().is_none());
+        }
+        for bad in [
+            &br#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"userInfo":{},"operation":"CREATE"}}"#[..],
+            br#"{"request":{"uid":1}}"#,
+            br#"{"request":"#,
+            b"7",
+        ] {
+            assert!(SlimReview::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -407,3 +407,150 @@ async fn health_and_readiness() {
     assert!(String::from_utf8_lossy(&body).contains("not ready"));
     watch.abort();
 }
+
+/// POSTs raw bytes to /mutate; returns the status and the body as text.
+async fn post_raw(h: &Harness, body: Vec<u8>) -> (StatusCode, String) {
+    let (status, body) = call(h, "POST", "/mutate", Some("application/json"), body).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn envelope_fields_missing_or_of_the_wrong_type_are_400() {
+    let h = harness(vec![], false);
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "no uid",
+            Box::new(|r| drop(r["request"].as_object_mut().unwrap().remove("uid"))),
+        ),
+        (
+            "no kind",
+            Box::new(|r| drop(r["request"].as_object_mut().unwrap().remove("kind"))),
+        ),
+        (
+            "no resource",
+            Box::new(|r| drop(r["request"].as_object_mut().unwrap().remove("resource"))),
+        ),
+        (
+            "no userInfo",
+            Box::new(|r| drop(r["request"].as_object_mut().unwrap().remove("userInfo"))),
+        ),
+        (
+            "no operation",
+            Box::new(|r| drop(r["request"].as_object_mut().unwrap().remove("operation"))),
+        ),
+        ("numeric uid", Box::new(|r| r["request"]["uid"] = json!(5))),
+        (
+            "unknown operation",
+            Box::new(|r| r["request"]["operation"] = json!("FROB")),
+        ),
+        (
+            "string dryRun",
+            Box::new(|r| r["request"]["dryRun"] = json!("yes")),
+        ),
+        (
+            "kind is a string",
+            Box::new(|r| r["request"]["kind"] = json!("StatefulSet")),
+        ),
+        (
+            "request is an array",
+            Box::new(|r| r["request"] = json!([])),
+        ),
+    ];
+    for (what, edit) in cases {
+        let mut review = create_review();
+        edit(&mut review);
+        let (status, body) = post_raw(&h, serde_json::to_vec(&review).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert!(body.contains("not an AdmissionReview"), "{what}: {body}");
+    }
+    assert!(h.api.created.lock().unwrap().is_empty());
+    let (status, body) = post_raw(&h, b"{\"request\": null}".to_vec()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::BAD_REQUEST, "AdmissionReview has no request")
+    );
+}
+
+#[tokio::test]
+async fn escaped_uid_is_echoed_decoded_and_missing_object_is_allowed() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["request"]["uid"] = json!("a\"b\\c\u{e9}");
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["uid"], "a\"b\\c\u{e9}");
+    assert!(resp["response"]["patch"].is_string());
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+
+    let mut review = create_review();
+    review["request"]["object"] = Value::Null;
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    assert!(resp["response"].get("patch").is_none(), "{resp}");
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn skipped_fields_are_not_read() {
+    // userInfo, oldObject and options are skipped unparsed: odd contents there change nothing.
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["request"]["userInfo"] = json!({"username": 7, "extra": [[[]]]});
+    review["request"]["options"] = json!("not an object");
+    review["request"]["oldObject"] = json!({"spec": {"serviceName": 5}});
+    let resp = mutate(&h, &review).await;
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
+    );
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+}
+
+/// `depth` nested arrays.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[tokio::test]
+async fn deep_json_is_a_clear_answer_never_a_crash() {
+    let h = harness(vec![], false);
+    let text = serde_json::to_string(&create_review()).unwrap();
+    // Deep inside a field the webhook reads: the typed parse fails, and the fallback (which
+    // reads the object as a JSON tree) stops at serde_json's recursion limit → 400.
+    let deep_read = text.replacen(
+        r#""containerPort":80"#,
+        &format!(r#""containerPort":{}"#, nested(100_000)),
+        1,
+    );
+    assert_ne!(deep_read, text);
+    let (status, body) = post_raw(&h, deep_read.into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("recursion limit"), "{body}");
+    // Deep inside a field that is skipped: skipping does not recurse, so it is simply skipped.
+    let deep_skipped = text.replacen(
+        r#""selector":{"#,
+        &format!(r#""selector":{{"deep":{},"#, nested(100_000)),
+        1,
+    );
+    assert_ne!(deep_skipped, text);
+    let (status, body) = post_raw(&h, deep_skipped.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Unbalanced garbage: 400.
+    let (status, body) = post_raw(&h, nested(200_000).as_bytes()[..200_000].to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Only the readable review created its Service.
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_large_review_under_the_limit_is_handled() {
+    let h = harness(vec![], false);
+    let mut review = create_review();
+    review["request"]["object"]["metadata"]["annotations"]["pad"] = json!("\"x\\".repeat(700_000));
+    let body = serde_json::to_vec(&review).unwrap();
+    assert!(body.len() > 3 * 1024 * 1024);
+    let (status, text) = post_raw(&h, body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let resp: Value = serde_json::from_str(&text).unwrap();
+    assert!(resp["response"]["patch"].is_string(), "{resp}");
+}
