@@ -158,25 +158,9 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     let structured = ctx.output.is_structured();
 
-    if !args.delete {
-        render(
-            &mut out,
-            ctx.output,
-            &view,
-            ctx.all_namespaces,
-            ctx.color,
-            now,
-        )?;
-        let found = !view.items.is_empty();
-        return Ok(if args.exit_code && found {
-            Outcome::OrphansFound
-        } else {
-            Outcome::Success
-        });
-    }
-
-    // Show what was found before asking anything.
-    if !structured {
+    // Show what was found; with --delete, before asking anything. Structured output with
+    // --delete is printed once, with the results, below.
+    if !(args.delete && structured) {
         render(
             &mut out,
             ctx.output,
@@ -186,6 +170,14 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
             now,
         )?;
         out.flush()?;
+    }
+    if !args.delete {
+        let found = !view.items.is_empty();
+        return Ok(if args.exit_code && found {
+            Outcome::OrphansFound
+        } else {
+            Outcome::Success
+        });
     }
     let (to_delete, mut results) = plan_deletions(&view);
     if !to_delete.is_empty() && args.dry_run == DryRun::None {
