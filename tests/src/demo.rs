@@ -158,6 +158,24 @@ impl Demo {
         .await
     }
 
+    /// `kubectl scale`, shown to the viewer, then waits for the pods to settle.
+    async fn scale(&self, name: &str, replicas: i32) -> Result<()> {
+        let replicas_flag = format!("--replicas={replicas}");
+        self.kubectl(
+            &[
+                "scale",
+                "statefulset",
+                name,
+                "-n",
+                NAMESPACE,
+                &replicas_flag,
+            ],
+            None,
+        )
+        .await?;
+        self.settle(name, replicas).await
+    }
+
     /// Waits until the StatefulSet has exactly `replicas` pods, all Ready and on the update revision.
     async fn settle(&self, name: &str, replicas: i32) -> Result<()> {
         let sts_api: Api<StatefulSet> = Api::namespaced(self.client.clone(), NAMESPACE);
@@ -260,34 +278,10 @@ impl Demo {
         )
         .await?;
         self.settle("visit-cnt-stfs", 2).await?;
-        self.kubectl(
-            &[
-                "scale",
-                "statefulset",
-                "visit-cnt-stfs",
-                "-n",
-                NAMESPACE,
-                "--replicas=4",
-            ],
-            None,
-        )
-        .await?;
-        self.settle("visit-cnt-stfs", 4).await?;
+        self.scale("visit-cnt-stfs", 4).await?;
         self.kubectl(&["sts", "inspect", "visit-cnt-stfs", "-n", NAMESPACE], None)
             .await?;
-        self.kubectl(
-            &[
-                "scale",
-                "statefulset",
-                "visit-cnt-stfs",
-                "-n",
-                NAMESPACE,
-                "--replicas=2",
-            ],
-            None,
-        )
-        .await?;
-        self.settle("visit-cnt-stfs", 2).await?;
+        self.scale("visit-cnt-stfs", 2).await?;
         println!("The pods are gone, their claims are not:");
         self.kubectl(&["get", "pvc", "-n", NAMESPACE], None).await?;
         self.kubectl(&["sts", "orphans", "-n", NAMESPACE], None)
