@@ -115,16 +115,7 @@ pub fn desired_service_named(
     service_name: &str,
     cfg: &HeadlessConfig,
 ) -> Result<Service, NoService> {
-    if is_opted_out(sts) {
-        return Err(NoService::OptedOut);
-    }
-    if namespace.is_empty() {
-        return Err(NoService::NoNamespace);
-    }
-    if sts_name.is_empty() {
-        return Err(NoService::NoName);
-    }
-    let selector = selector_labels(sts)?;
+    let selector = buildable(namespace, sts_name, sts)?;
     let labels = BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())]);
     let annotations = BTreeMap::from([(STATEFULSET_ANNOTATION.to_owned(), sts_name.to_owned())]);
     let ports = service_ports(sts);
@@ -145,6 +136,34 @@ pub fn desired_service_named(
         }),
         status: None,
     })
+}
+
+/// Ok when [`desired_service_named`] can build a Service for these arguments (it checks the
+/// same), without building it.
+pub fn check_buildable(
+    namespace: &str,
+    sts_name: &str,
+    sts: &StatefulSet,
+) -> Result<(), NoService> {
+    buildable(namespace, sts_name, sts).map(|_| ())
+}
+
+/// The selector the Service would get, or why there can be no Service.
+fn buildable<'s>(
+    namespace: &str,
+    sts_name: &str,
+    sts: &'s StatefulSet,
+) -> Result<&'s BTreeMap<String, String>, NoService> {
+    if is_opted_out(sts) {
+        return Err(NoService::OptedOut);
+    }
+    if namespace.is_empty() {
+        return Err(NoService::NoNamespace);
+    }
+    if sts_name.is_empty() {
+        return Err(NoService::NoName);
+    }
+    selector_labels(sts)
 }
 
 /// `spec.selector.matchLabels`, or why it cannot be a Service selector.

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::Service;
 use kube_core::admission::{AdmissionRequest, Operation};
 
 use crate::dns::{ServiceNameTemplate, is_dns1035_label};
-use crate::headless::{HeadlessConfig, NoService, desired_service_named, is_opted_out};
+use crate::headless::{
+    HeadlessConfig, NoService, check_buildable, desired_service_named, is_opted_out,
+};
 
 /// Webhook settings that shape the mutation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,13 +37,35 @@ pub struct Mutation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServicePlan {
     /// Make sure this Service exists (create it if missing; never change an existing one).
-    Ensure {
-        service: Box<Service>,
-        /// The StatefulSet it is for.
-        statefulset: String,
-    },
+    Ensure(ServiceTarget),
     /// No Service, and why.
     Skip(Skip),
+}
+
+/// The headless Service a StatefulSet should have: where, and for which StatefulSet.
+///
+/// The object itself is built by [`ServiceTarget::desired_service`] only when it is needed:
+/// the webhook's cache usually holds the Service already, and building it (labels, selector,
+/// ports) would be a good part of an admission request's cost for nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceTarget {
+    pub namespace: String,
+    /// The Service's name (the StatefulSet's `serviceName`).
+    pub name: String,
+    /// The StatefulSet it is for.
+    pub statefulset: String,
+}
+
+impl ServiceTarget {
+    /// The Service to create, built from the StatefulSet of the same request. [`mutate`] has
+    /// checked it can be built, so with that StatefulSet this is always Ok.
+    pub fn desired_service(
+        &self,
+        sts: &StatefulSet,
+        cfg: &HeadlessConfig,
+    ) -> Result<Service, NoService> {
+        desired_service_named(&self.namespace, &self.statefulset, sts, &self.name, cfg)
+    }
 }
 
 /// Why no Service is wanted.
@@ -172,11 +196,12 @@ where
         out.service = ServicePlan::Skip(Skip::InvalidServiceName);
         return out;
     }
-    out.service = match desired_service_named(namespace, name, sts, &service_name, &cfg.headless) {
-        Ok(service) => ServicePlan::Ensure {
-            service: Box::new(service),
+    out.service = match check_buildable(namespace, name, sts) {
+        Ok(()) => ServicePlan::Ensure(ServiceTarget {
+            namespace: namespace.to_owned(),
+            name: service_name,
             statefulset: name.to_owned(),
-        },
+        }),
         Err(reason) => {
             out.warnings.push(format!(
                 "no headless Service {namespace}/{service_name} was created: {reason}"
@@ -239,16 +264,24 @@ mod tests {
         serde_json::to_value(&m.patch).unwrap()
     }
 
-    fn ensured(m: &Mutation) -> &Service {
-        match &m.service {
-            ServicePlan::Ensure { service, .. } => service,
+    /// Runs [`mutate`] and builds the Service it asks for, as the webhook does on a cache miss.
+    fn mutate_and_build(
+        req: &AdmissionRequest<StatefulSet>,
+        cfg: &MutationConfig,
+    ) -> (Mutation, Service) {
+        let m = mutate(req, cfg);
+        let service = match &m.service {
+            ServicePlan::Ensure(target) => target
+                .desired_service(req.object.as_ref().unwrap(), &cfg.headless)
+                .unwrap(),
             other => panic!("expected a Service, got {other:?}"),
-        }
+        };
+        (m, service)
     }
 
     #[test]
     fn create_without_service_name_is_patched() {
-        let m = mutate(
+        let (m, service) = mutate_and_build(
             &review("CREATE", sts_json("web")),
             &MutationConfig::default(),
         );
@@ -257,7 +290,7 @@ mod tests {
             json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
         );
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
-        let svc = ensured(&m);
+        let svc = &service;
         assert_eq!(svc.metadata.name.as_deref(), Some("web"));
         assert_eq!(svc.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(
@@ -290,34 +323,34 @@ mod tests {
             template: ServiceNameTemplate::parse("{name}-headless").unwrap(),
             ..Default::default()
         };
-        let m = mutate(&review("CREATE", sts_json("db")), &cfg);
+        let (m, service) = mutate_and_build(&review("CREATE", sts_json("db")), &cfg);
         assert_eq!(patch_json(&m)[0]["value"], "db-headless");
-        assert_eq!(ensured(&m).metadata.name.as_deref(), Some("db-headless"));
+        assert_eq!(service.metadata.name.as_deref(), Some("db-headless"));
         assert_eq!(
-            ensured(&m).metadata.annotations.as_ref().unwrap()[STATEFULSET_ANNOTATION],
+            service.metadata.annotations.as_ref().unwrap()[STATEFULSET_ANNOTATION],
             "db"
         );
     }
 
     #[test]
     fn name_starting_with_digit_is_derived_with_warning() {
-        let m = mutate(
+        let (m, service) = mutate_and_build(
             &review("CREATE", sts_json("0db")),
             &MutationConfig::default(),
         );
         assert_eq!(patch_json(&m)[0]["value"], "s-0db");
         assert_eq!(m.warnings.len(), 1);
         assert!(m.warnings[0].contains("s-0db"), "{:?}", m.warnings);
-        assert_eq!(ensured(&m).metadata.name.as_deref(), Some("s-0db"));
+        assert_eq!(service.metadata.name.as_deref(), Some("s-0db"));
     }
 
     #[test]
     fn existing_service_name_is_kept_and_ensured() {
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("web-peers");
-        let m = mutate(&review("CREATE", obj), &MutationConfig::default());
+        let (m, service) = mutate_and_build(&review("CREATE", obj), &MutationConfig::default());
         assert!(m.patch.0.is_empty());
-        assert_eq!(ensured(&m).metadata.name.as_deref(), Some("web-peers"));
+        assert_eq!(service.metadata.name.as_deref(), Some("web-peers"));
     }
 
     #[test]
@@ -340,9 +373,9 @@ mod tests {
         assert_eq!(m.service, ServicePlan::Skip(Skip::NoServiceName));
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("web");
-        let m = mutate(&review("UPDATE", obj), &MutationConfig::default());
+        let (m, service) = mutate_and_build(&review("UPDATE", obj), &MutationConfig::default());
         assert!(m.patch.0.is_empty());
-        assert_eq!(ensured(&m).metadata.name.as_deref(), Some("web"));
+        assert_eq!(service.metadata.name.as_deref(), Some("web"));
     }
 
     #[test]
@@ -429,9 +462,9 @@ mod tests {
         let mut req = review("CREATE", obj);
         req.name = "web".into();
         req.namespace = Some("prod".into());
-        let m = mutate(&req, &MutationConfig::default());
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
         assert_eq!(patch_json(&m)[0]["value"], "web");
-        let svc = ensured(&m);
+        let svc = &service;
         assert_eq!(svc.metadata.namespace.as_deref(), Some("prod"));
         assert_eq!(
             svc.metadata.annotations.as_ref().unwrap()[STATEFULSET_ANNOTATION],
@@ -484,8 +517,8 @@ mod tests {
         });
         let review: AdmissionReview<StatefulSet> = serde_json::from_value(body).unwrap();
         let req: AdmissionRequest<StatefulSet> = review.try_into().unwrap();
-        let m = mutate(&req, &MutationConfig::default());
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
         assert_eq!(patch_json(&m)[0]["value"], "web2");
-        assert_eq!(ensured(&m).metadata.name.as_deref(), Some("web2"));
+        assert_eq!(service.metadata.name.as_deref(), Some("web2"));
     }
 }

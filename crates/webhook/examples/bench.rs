@@ -36,7 +36,7 @@ use axum::routing::post;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
-use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use kube::core::admission::AdmissionReview;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
@@ -46,7 +46,7 @@ use sts_webhook::cache::Caches;
 use sts_webhook::metrics::Metrics;
 use sts_webhook::server::{ServeOptions, serve};
 use sts_webhook::services::{CreateError, ServiceWriter};
-use sts_webhook::slim::{SlimReview, SlimStatefulSet};
+use sts_webhook::slim::SlimReview;
 use sts_webhook::tls::{ReloadingCert, server_config};
 use sts_webhook::{AppState, router};
 use tokio::net::{TcpListener, TcpStream};
@@ -111,6 +111,10 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("micro") {
         micro(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200_000));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("profile") {
+        profile(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(500_000));
         return;
     }
     let opts = parse_opts(&args);
@@ -635,22 +639,19 @@ fn micro(n: usize) {
     println!("{:>28}: {:>6.2} µs/request", "/mutate adds", mutate - fixed);
     // The parse alone, each way, interleaved in rounds so drifting machine load hits all alike.
     type Parse = fn(&[u8]) -> bool;
-    let parsers: [(&str, Parse); 4] = [
+    let parsers: [(&str, Parse); 3] = [
         ("scan only (IgnoredAny)", |b| {
             serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
         }),
         ("full k8s-openapi parse", |b| {
             serde_json::from_slice::<AdmissionReview<StatefulSet>>(b).is_ok()
         }),
-        ("kube envelope, slim object", |b| {
-            serde_json::from_slice::<KubeEnvelope>(b).is_ok_and(|r| r.request.is_some())
-        }),
         ("SlimReview (used)", |b| {
             SlimReview::parse(b).is_ok_and(|r| r.into_request().is_some())
         }),
     ];
     for (label, body) in [("pretty", REVIEW), ("compact", compact_review)] {
-        let mut total = [Duration::ZERO; 4];
+        let mut total = [Duration::ZERO; 3];
         for _ in 0..5 {
             for (i, (_, parse)) in parsers.iter().enumerate() {
                 let start = Instant::now();
@@ -671,18 +672,31 @@ fn micro(n: usize) {
     }
 }
 
-/// The envelope as the first version of the handler read it: kube-core's `AdmissionRequest`
-/// (every request field built) around the slim StatefulSet.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct KubeEnvelope {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    request: Option<AdmissionRequest<SlimStatefulSet>>,
+/// `bench profile [N]`: only the compact review through `/mutate`, N times, in-process — a
+/// loop with nothing else in it, to run under `perf record`.
+fn profile(n: usize) {
+    use tower::ServiceExt as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body: &'static str = Box::leak(compact(REVIEW).into_boxed_str());
+    let app = mutate_router();
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..n {
+            let req = axum::http::Request::post("/mutate")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let r = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(r.status(), 200);
+            let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            std::hint::black_box(body);
+        }
+        let per = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!("/mutate, compact review: {per:.2} µs/request ({n} requests)");
+    });
 }
 
 /// `json` without the whitespace between tokens, as the apiserver sends it (Go's

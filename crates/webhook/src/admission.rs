@@ -9,19 +9,23 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::Service;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation as AdmissionOp};
 use serde::Serialize;
-use sts_model::mutation::{MutationConfig, ServicePlan, Skip, mutate};
+use sts_model::mutation::{
+    AsStatefulSet, MutationConfig, ServicePlan, ServiceTarget, Skip, mutate,
+};
 
 use crate::cache::Caches;
 use crate::metrics::{Metrics, Operation, Outcome, Source};
-use crate::services::{ServiceWriter, ensure_service};
+use crate::services::{Ensured, ServiceWriter, check_existing_service, ensure_service};
 use crate::slim::{SlimReview, SlimStatefulSet};
 
 /// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
@@ -91,14 +95,26 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// Whether the request says its body is JSON; read in place (axum's `HeaderMap` extractor
+/// would copy every header of every request).
+struct JsonContentType(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(JsonContentType(is_json(&parts.headers)))
+    }
+}
+
 /// `POST /mutate`.
 async fn mutate_handler(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    JsonContentType(json): JsonContentType,
     body: Bytes,
 ) -> Response {
     let start = Instant::now();
-    let (op, outcome, response) = match review(&state, &headers, &body).await {
+    let (op, outcome, response) = match review(&state, json, &body).await {
         Ok(answer) => answer,
         Err(bad) => {
             tracing::warn!(error = %bad.1, "rejected malformed admission request");
@@ -128,10 +144,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 async fn review(
     state: &AppState,
-    headers: &HeaderMap,
+    json: bool,
     body: &[u8],
 ) -> Result<(Operation, Outcome, Response), BadRequest> {
-    if !is_json(headers) {
+    if !json {
         return Err(BadRequest(
             StatusCode::BAD_REQUEST,
             "Content-Type must be application/json (an AdmissionReview)".to_owned(),
@@ -235,56 +251,27 @@ async fn decide(
         }
     };
     match m.service {
-        ServicePlan::Ensure {
-            service,
-            statefulset,
-        } => {
-            let namespace = service.metadata.namespace.as_deref().unwrap_or_default();
-            let name = service.metadata.name.as_deref().unwrap_or_default();
+        ServicePlan::Ensure(target) => {
+            let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
             let cached = state.caches.service(namespace, name);
             if req.dry_run {
                 // sideEffects: NoneOnDryRun — create nothing, but still say what is wrong.
-                if cached.is_none() {
-                    state.metrics.service_skipped("dry_run");
-                } else if let Some(existing) = cached.as_deref()
-                    && sts_model::headless::check_existing(existing, &statefulset)
-                        == sts_model::headless::ExistingService::NotHeadless
-                {
-                    warnings.push(sts_model::headless::not_headless_warning(namespace, name));
+                match cached.as_deref() {
+                    None => state.metrics.service_skipped("dry_run"),
+                    Some(existing) => {
+                        if sts_model::headless::check_existing(existing, &target.statefulset)
+                            == sts_model::headless::ExistingService::NotHeadless
+                        {
+                            warnings
+                                .push(sts_model::headless::not_headless_warning(namespace, name));
+                        }
+                    }
                 }
+            } else if let Some(existing) = cached.as_deref() {
+                // The hot path: the cache has it, so nothing to build or send.
+                warnings.extend(existing_warning(state, existing, &target));
             } else {
-                let ensured = tokio::time::timeout(
-                    state.create_timeout,
-                    ensure_service(
-                        state.writer.as_ref(),
-                        cached,
-                        &service,
-                        &statefulset,
-                        &state.metrics,
-                        Source::Admission,
-                    ),
-                )
-                .await;
-                match ensured {
-                    Ok(Ok(done)) => {
-                        tracing::debug!(namespace, service = name, result = ?done, "ensured Service");
-                        warnings.extend(done.warning().map(str::to_owned));
-                    }
-                    Ok(Err(err)) => {
-                        tracing::warn!(error = %err, uid = %req.uid, "could not create headless Service");
-                        warnings.push(format!(
-                            "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
-                            err.reason()
-                        ));
-                    }
-                    Err(_) => {
-                        state.metrics.error("create_service_timeout");
-                        tracing::warn!(namespace, service = name, uid = %req.uid, "creating headless Service timed out");
-                        warnings.push(format!(
-                            "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
-                        ));
-                    }
-                }
+                warnings.extend(create_service(state, req, &target).await);
             }
         }
         ServicePlan::Skip(skip) => match skip {
@@ -295,6 +282,77 @@ async fn decide(
         },
     }
     (patch, warnings)
+}
+
+/// An existing Service is never changed; a non-headless one gets a warning (and a metric).
+fn existing_warning(
+    state: &AppState,
+    existing: &Service,
+    target: &ServiceTarget,
+) -> Option<String> {
+    match check_existing_service(
+        existing,
+        &target.namespace,
+        &target.name,
+        &target.statefulset,
+        &state.metrics,
+    ) {
+        Ensured::ExistsNotHeadless { warning } => Some(warning),
+        _ => None,
+    }
+}
+
+/// The cache has no such Service: build it and create it, within `create_timeout`. Returns the
+/// warning for the user, if any.
+async fn create_service(
+    state: &AppState,
+    req: &AdmissionRequest<SlimStatefulSet>,
+    target: &ServiceTarget,
+) -> Option<String> {
+    let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
+    let sts = req.object.as_ref().map(AsStatefulSet::as_statefulset)?;
+    let service = match target.desired_service(sts, &state.mutation.headless) {
+        Ok(service) => service,
+        Err(reason) => {
+            // mutate() checked this can be built; say so rather than panic if that ever changes.
+            state.metrics.service_skipped(reason.reason());
+            return Some(format!(
+                "no headless Service {namespace}/{name} was created: {reason}"
+            ));
+        }
+    };
+    let ensured = tokio::time::timeout(
+        state.create_timeout,
+        ensure_service(
+            state.writer.as_ref(),
+            None,
+            &service,
+            &target.statefulset,
+            &state.metrics,
+            Source::Admission,
+        ),
+    )
+    .await;
+    match ensured {
+        Ok(Ok(done)) => {
+            tracing::debug!(namespace, service = name, result = ?done, "ensured Service");
+            done.warning().map(str::to_owned)
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, uid = %req.uid, "could not create headless Service");
+            Some(format!(
+                "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
+                err.reason()
+            ))
+        }
+        Err(_) => {
+            state.metrics.error("create_service_timeout");
+            tracing::warn!(namespace, service = name, uid = %req.uid, "creating headless Service timed out");
+            Some(format!(
+                "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
+            ))
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -319,8 +377,10 @@ struct ResponseOut<'a> {
 }
 
 fn json_response<T: Serialize>(body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+    // Room for a typical answer (uid, patch, a warning) without regrowing.
+    let mut bytes = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(err) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to encode response: {err}"),

@@ -160,15 +160,30 @@ fn existing_outcome(
     sts_name: &str,
     metrics: &Metrics,
 ) -> Ensured {
+    check_existing_service(
+        existing,
+        desired.metadata.namespace.as_deref().unwrap_or_default(),
+        desired.metadata.name.as_deref().unwrap_or_default(),
+        sts_name,
+        metrics,
+    )
+}
+
+/// The verdict on the existing Service `namespace/name` wanted for StatefulSet `sts_name`:
+/// never touched; a warning (and the `not_headless` metric) if it is not headless.
+pub fn check_existing_service(
+    existing: &Service,
+    namespace: &str,
+    name: &str,
+    sts_name: &str,
+    metrics: &Metrics,
+) -> Ensured {
     match check_existing(existing, sts_name) {
         ExistingService::Headless(owner) => Ensured::ExistsHeadless(owner),
         ExistingService::NotHeadless => {
             metrics.service_skipped("not_headless");
             Ensured::ExistsNotHeadless {
-                warning: not_headless_warning(
-                    desired.metadata.namespace.as_deref().unwrap_or_default(),
-                    desired.metadata.name.as_deref().unwrap_or_default(),
-                ),
+                warning: not_headless_warning(namespace, name),
             }
         }
     }

@@ -325,7 +325,18 @@ async fn malformed_bodies_are_400_with_a_message() {
 
     let (status, _) = call(&h, "POST", "/mutate", Some("application/json"), Vec::new()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(metrics_text(&h).await.contains(r#"outcome="invalid"} 3"#));
+
+    // Not UTF-8, even where the webhook reads nothing (a managedFields key here).
+    let mut review = serde_json::to_vec(&create_review()).unwrap();
+    let at = review
+        .windows(b"f:app".len())
+        .position(|w| w == b"f:app")
+        .expect("the fixture has managedFields");
+    review[at] = 0xff;
+    let (status, body) = call(&h, "POST", "/mutate", Some("application/json"), review).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    assert!(String::from_utf8_lossy(&body).contains("not an AdmissionReview"));
+    assert!(metrics_text(&h).await.contains(r#"outcome="invalid"} 4"#));
 }
 
 #[tokio::test]
