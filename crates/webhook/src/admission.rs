@@ -25,7 +25,7 @@ use sts_model::mutation::{
 
 use crate::cache::Caches;
 use crate::metrics::{Metrics, Operation, Outcome, Source};
-use crate::services::{Ensured, ServiceWriter, check_existing_service, ensure_service};
+use crate::services::{ServiceWriter, check_existing_service, ensure_service};
 use crate::slim::{SlimReview, SlimStatefulSet};
 
 /// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
@@ -290,16 +290,15 @@ fn existing_warning(
     existing: &Service,
     target: &ServiceTarget,
 ) -> Option<String> {
-    match check_existing_service(
+    check_existing_service(
         existing,
         &target.namespace,
         &target.name,
         &target.statefulset,
         &state.metrics,
-    ) {
-        Ensured::ExistsNotHeadless { warning } => Some(warning),
-        _ => None,
-    }
+    )
+    .warning()
+    .map(str::to_owned)
 }
 
 /// The cache has no such Service: build it and create it, within `create_timeout`. Returns the
