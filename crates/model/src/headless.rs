@@ -75,6 +75,79 @@ pub fn is_opted_out(sts: &StatefulSet) -> bool {
         .is_some_and(|v| v == "false")
 }
 
+/// What `spec.selector` is, as far as a Service selector is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectorShape {
+    /// `matchLabels` has entries and there are no `matchExpressions`: a Service can select the
+    /// pods with exactly those labels.
+    MatchLabels,
+    /// `matchExpressions` has entries, which a Service selector cannot express.
+    MatchExpressions,
+    /// Neither (or no selector at all).
+    Empty,
+}
+
+/// The facts about a StatefulSet that decide its headless Service: what
+/// [`crate::mutation::mutate`] and [`check_buildable`] read, and nothing more.
+///
+/// Implemented for the full [`StatefulSet`], and by the webhook's borrowed view of an admission
+/// review, which reads only these fields out of the request body without building the object.
+/// Building the Service itself ([`desired_service_named`]) needs the full object.
+pub trait StatefulSetFacts {
+    /// `metadata.name` (may be absent at CREATE with `generateName`).
+    fn name(&self) -> Option<&str>;
+    /// `metadata.namespace` (may be absent at CREATE; the request carries it).
+    fn namespace(&self) -> Option<&str>;
+    /// Whether it carries the opt-out label [`OPT_OUT_LABEL`] with the value `"false"`.
+    fn opted_out(&self) -> bool;
+    /// Whether it has a `spec` at all.
+    fn has_spec(&self) -> bool;
+    /// `spec.serviceName`.
+    fn service_name(&self) -> Option<&str>;
+    /// The shape of `spec.selector`.
+    fn selector_shape(&self) -> SelectorShape;
+}
+
+impl StatefulSetFacts for StatefulSet {
+    fn name(&self) -> Option<&str> {
+        self.metadata.name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.metadata.namespace.as_deref()
+    }
+    fn opted_out(&self) -> bool {
+        is_opted_out(self)
+    }
+    fn has_spec(&self) -> bool {
+        self.spec.is_some()
+    }
+    fn service_name(&self) -> Option<&str> {
+        self.spec.as_ref().and_then(|s| s.service_name.as_deref())
+    }
+    fn selector_shape(&self) -> SelectorShape {
+        let expressions = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_expressions.as_ref())
+            .is_some_and(|e| !e.is_empty());
+        if expressions {
+            SelectorShape::MatchExpressions
+        } else if match_labels(self).is_some() {
+            SelectorShape::MatchLabels
+        } else {
+            SelectorShape::Empty
+        }
+    }
+}
+
+/// `spec.selector.matchLabels`, when it has entries.
+fn match_labels(sts: &StatefulSet) -> Option<&BTreeMap<String, String>> {
+    sts.spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .filter(|m| !m.is_empty())
+}
+
 /// The headless Service `service_name` that StatefulSet `sts` should have, in the
 /// StatefulSet's namespace.
 pub fn desired_service(
@@ -115,7 +188,9 @@ pub fn desired_service_named(
     service_name: &str,
     cfg: &HeadlessConfig,
 ) -> Result<Service, NoService> {
-    let selector = buildable(namespace, sts_name, sts)?;
+    check_buildable(namespace, sts_name, sts)?;
+    // check_buildable saw the shape MatchLabels, so the map has entries.
+    let selector = match_labels(sts).ok_or(NoService::NoSelector)?;
     let labels = BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())]);
     let annotations = BTreeMap::from([(STATEFULSET_ANNOTATION.to_owned(), sts_name.to_owned())]);
     let ports = service_ports(sts);
@@ -138,23 +213,14 @@ pub fn desired_service_named(
     })
 }
 
-/// Ok when [`desired_service_named`] can build a Service for these arguments (it checks the
-/// same), without building it.
-pub fn check_buildable(
+/// Ok when [`desired_service_named`] can build a Service for a StatefulSet with these facts
+/// (it checks the same), without building it.
+pub fn check_buildable<S: StatefulSetFacts + ?Sized>(
     namespace: &str,
     sts_name: &str,
-    sts: &StatefulSet,
+    sts: &S,
 ) -> Result<(), NoService> {
-    buildable(namespace, sts_name, sts).map(|_| ())
-}
-
-/// The selector the Service would get, or why there can be no Service.
-fn buildable<'s>(
-    namespace: &str,
-    sts_name: &str,
-    sts: &'s StatefulSet,
-) -> Result<&'s BTreeMap<String, String>, NoService> {
-    if is_opted_out(sts) {
+    if sts.opted_out() {
         return Err(NoService::OptedOut);
     }
     if namespace.is_empty() {
@@ -163,22 +229,11 @@ fn buildable<'s>(
     if sts_name.is_empty() {
         return Err(NoService::NoName);
     }
-    selector_labels(sts)
-}
-
-/// `spec.selector.matchLabels`, or why it cannot be a Service selector.
-fn selector_labels(sts: &StatefulSet) -> Result<&BTreeMap<String, String>, NoService> {
-    let selector = sts.spec.as_ref().map(|s| &s.selector);
-    if selector
-        .and_then(|s| s.match_expressions.as_ref())
-        .is_some_and(|e| !e.is_empty())
-    {
-        return Err(NoService::MatchExpressions);
+    match sts.selector_shape() {
+        SelectorShape::MatchLabels => Ok(()),
+        SelectorShape::MatchExpressions => Err(NoService::MatchExpressions),
+        SelectorShape::Empty => Err(NoService::NoSelector),
     }
-    selector
-        .and_then(|s| s.match_labels.as_ref())
-        .filter(|m| !m.is_empty())
-        .ok_or(NoService::NoSelector)
 }
 
 /// Ports from every container's `ports`, deduplicated by (port, protocol), each with a unique

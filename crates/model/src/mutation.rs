@@ -1,8 +1,11 @@
 //! The admission decision for a StatefulSet: the JSON Patch that injects `spec.serviceName`,
 //! the warnings for the user, and the headless Service that should exist.
 //!
-//! Pure: the webhook parses the AdmissionReview, calls [`mutate`], then does the side effect
-//! (creating the Service) and writes the response.
+//! Pure: the webhook parses the AdmissionReview, calls [`mutate`] (or [`mutate_request`] with
+//! its own borrowed view of the request), then does the side effect (creating the Service) and
+//! writes the response.
+
+use std::borrow::Cow;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
@@ -12,7 +15,7 @@ use kube_core::admission::{AdmissionRequest, Operation};
 
 use crate::dns::{ServiceNameTemplate, is_dns1035_label};
 use crate::headless::{
-    HeadlessConfig, NoService, check_buildable, desired_service_named, is_opted_out,
+    HeadlessConfig, NoService, StatefulSetFacts, check_buildable, desired_service_named,
 };
 
 /// Webhook settings that shape the mutation.
@@ -22,22 +25,52 @@ pub struct MutationConfig {
     pub headless: HeadlessConfig,
 }
 
-/// The outcome of [`mutate`].
+/// The outcome of [`mutate`], borrowing names from the request it is about.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Mutation {
-    /// Empty when nothing is to be changed (then the response carries no patch).
-    pub patch: Patch,
+pub struct Mutation<'a> {
+    /// The `serviceName` to add at `/spec/serviceName` (CREATE without one); `None` when nothing
+    /// is to be changed (then the response carries no patch). [`Mutation::patch`] is the JSON
+    /// Patch that does it.
+    pub add_service_name: Option<String>,
     /// Messages for the user (shown by kubectl as `Warning: …`).
     pub warnings: Vec<String>,
     /// The Service that should exist, or why there is none.
-    pub service: ServicePlan,
+    pub service: ServicePlan<'a>,
+}
+
+/// JSON Pointer of the field the patch adds.
+pub const SERVICE_NAME_PATH: &str = "/spec/serviceName";
+
+impl Mutation<'_> {
+    fn skip(skip: Skip) -> Self {
+        Mutation {
+            add_service_name: None,
+            warnings: Vec::new(),
+            service: ServicePlan::Skip(skip),
+        }
+    }
+
+    /// The JSON Patch for the response: one `add` of [`SERVICE_NAME_PATH`], or empty.
+    pub fn patch(&self) -> Patch {
+        Patch(
+            self.add_service_name
+                .iter()
+                .map(|name| {
+                    PatchOperation::Add(AddOperation {
+                        path: PointerBuf::from_tokens(["spec", "serviceName"]),
+                        value: serde_json::Value::String(name.clone()),
+                    })
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Whether a Service should exist after this request.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ServicePlan {
+pub enum ServicePlan<'a> {
     /// Make sure this Service exists (create it if missing; never change an existing one).
-    Ensure(ServiceTarget),
+    Ensure(ServiceTarget<'a>),
     /// No Service, and why.
     Skip(Skip),
 }
@@ -48,15 +81,15 @@ pub enum ServicePlan {
 /// the webhook's cache usually holds the Service already, and building it (labels, selector,
 /// ports) would be a good part of an admission request's cost for nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceTarget {
-    pub namespace: String,
-    /// The Service's name (the StatefulSet's `serviceName`).
-    pub name: String,
+pub struct ServiceTarget<'a> {
+    pub namespace: &'a str,
+    /// The Service's name (the StatefulSet's `serviceName`, given or added).
+    pub name: Cow<'a, str>,
     /// The StatefulSet it is for.
-    pub statefulset: String,
+    pub statefulset: &'a str,
 }
 
-impl ServiceTarget {
+impl ServiceTarget<'_> {
     /// The Service to create, built from the StatefulSet of the same request. [`mutate`] has
     /// checked it can be built, so with that StatefulSet this is always Ok.
     pub fn desired_service(
@@ -64,7 +97,7 @@ impl ServiceTarget {
         sts: &StatefulSet,
         cfg: &HeadlessConfig,
     ) -> Result<Service, NoService> {
-        desired_service_named(&self.namespace, &self.statefulset, sts, &self.name, cfg)
+        desired_service_named(self.namespace, self.statefulset, sts, &self.name, cfg)
     }
 }
 
@@ -99,41 +132,64 @@ impl Skip {
     }
 }
 
-impl Mutation {
-    fn skip(skip: Skip) -> Self {
-        Mutation {
-            patch: Patch(Vec::new()),
-            warnings: Vec::new(),
-            service: ServicePlan::Skip(skip),
+/// The parts of an admission request that [`mutate_request`] reads, borrowed from wherever the
+/// request was parsed into: a kube-core [`AdmissionRequest`] ([`RequestView::of`]) or the
+/// webhook's own view of the request body.
+#[derive(Clone, Debug)]
+pub struct RequestView<'a, S: ?Sized> {
+    /// `request.kind.group` and `request.kind.kind`.
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub sub_resource: Option<&'a str>,
+    pub operation: Operation,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub object: Option<&'a S>,
+}
+
+impl<'a, T: kube_core::Resource> RequestView<'a, T> {
+    /// The view of a kube-core admission request.
+    pub fn of(req: &'a AdmissionRequest<T>) -> Self {
+        RequestView {
+            group: &req.kind.group,
+            kind: &req.kind.kind,
+            sub_resource: req.sub_resource.as_deref(),
+            operation: req.operation.clone(),
+            namespace: req.namespace.as_deref(),
+            name: &req.name,
+            object: req.object.as_ref(),
         }
+    }
+}
+
+impl<S: ?Sized> RequestView<'_, S> {
+    /// True for `apps/v1 StatefulSet` requests on the main resource (not `status`/`scale`).
+    pub fn is_statefulset(&self) -> bool {
+        self.group == "apps"
+            && self.kind == "StatefulSet"
+            && self.sub_resource.is_none_or(str::is_empty)
     }
 }
 
 /// True for `apps/v1 StatefulSet` requests on the main resource (not `status`/`scale`).
 pub fn is_statefulset_request<T: kube_core::Resource>(req: &AdmissionRequest<T>) -> bool {
-    req.kind.group == "apps"
-        && req.kind.kind == "StatefulSet"
-        && req.sub_resource.as_deref().is_none_or(str::is_empty)
-}
-
-/// Anything holding a StatefulSet: the full object, or a slimmer parse of it (the webhook
-/// reads only the fields [`mutate`] needs, for speed).
-pub trait AsStatefulSet {
-    fn as_statefulset(&self) -> &StatefulSet;
-}
-
-impl AsStatefulSet for StatefulSet {
-    fn as_statefulset(&self) -> &StatefulSet {
-        self
-    }
+    RequestView::of(req).is_statefulset()
 }
 
 /// Decides the patch, warnings and Service for one admission request.
-pub fn mutate<T>(req: &AdmissionRequest<T>, cfg: &MutationConfig) -> Mutation
+pub fn mutate<'a, T>(req: &'a AdmissionRequest<T>, cfg: &MutationConfig) -> Mutation<'a>
 where
-    T: kube_core::Resource + AsStatefulSet,
+    T: kube_core::Resource + StatefulSetFacts,
 {
-    if !is_statefulset_request(req) {
+    mutate_request(&RequestView::of(req), cfg)
+}
+
+/// [`mutate`] on a borrowed view of the request.
+pub fn mutate_request<'a, S>(req: &RequestView<'a, S>, cfg: &MutationConfig) -> Mutation<'a>
+where
+    S: StatefulSetFacts + ?Sized,
+{
+    if !req.is_statefulset() {
         return Mutation::skip(Skip::NotAStatefulSet);
     }
     let creating = match req.operation {
@@ -141,47 +197,32 @@ where
         Operation::Update => false,
         Operation::Delete | Operation::Connect => return Mutation::skip(Skip::Operation),
     };
-    let Some(sts) = req.object.as_ref().map(AsStatefulSet::as_statefulset) else {
+    let Some(sts) = req.object else {
         return Mutation::skip(Skip::NoObject);
     };
-    if is_opted_out(sts) {
+    if sts.opted_out() {
         return Mutation::skip(Skip::Model(NoService::OptedOut));
     }
     // At CREATE the object may lack metadata.namespace/name; the request always has them.
     let namespace = sts
-        .metadata
-        .namespace
-        .as_deref()
+        .namespace()
         .filter(|n| !n.is_empty())
-        .or(req.namespace.as_deref())
+        .or(req.namespace)
         .unwrap_or_default();
-    let name = sts
-        .metadata
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(req.name.as_str());
+    let name = sts.name().filter(|n| !n.is_empty()).unwrap_or(req.name);
 
     let mut out = Mutation::skip(Skip::NoServiceName);
-    let existing = sts
-        .spec
-        .as_ref()
-        .and_then(|s| s.service_name.as_deref())
-        .filter(|s| !s.is_empty());
-    let service_name = match existing {
-        Some(s) => s.to_owned(),
+    let service_name: Cow<'a, str> = match sts.service_name().filter(|s| !s.is_empty()) {
+        Some(s) => Cow::Borrowed(s),
         // serviceName is immutable: on UPDATE, a StatefulSet without one keeps having none.
         None if !creating => return out,
         // Without a spec there is nowhere to add the field (the apiserver rejects it anyway).
-        None if sts.spec.is_none() => return out,
+        None if !sts.has_spec() => return out,
         None => match cfg.template.render(name, namespace) {
             Ok(rendered) => {
                 out.warnings.extend(rendered.warning);
-                out.patch.0.push(PatchOperation::Add(AddOperation {
-                    path: PointerBuf::from_tokens(["spec", "serviceName"]),
-                    value: serde_json::Value::String(rendered.name.clone()),
-                }));
-                rendered.name
+                out.add_service_name = Some(rendered.name.clone());
+                Cow::Owned(rendered.name)
             }
             Err(err) => {
                 out.warnings.push(format!("sts-webhook: {err}"));
@@ -198,9 +239,9 @@ where
     }
     out.service = match check_buildable(namespace, name, sts) {
         Ok(()) => ServicePlan::Ensure(ServiceTarget {
-            namespace: namespace.to_owned(),
+            namespace,
             name: service_name,
-            statefulset: name.to_owned(),
+            statefulset: name,
         }),
         Err(reason) => {
             out.warnings.push(format!(
@@ -261,14 +302,14 @@ mod tests {
     }
 
     fn patch_json(m: &Mutation) -> Value {
-        serde_json::to_value(&m.patch).unwrap()
+        serde_json::to_value(m.patch()).unwrap()
     }
 
     /// Runs [`mutate`] and builds the Service it asks for, as the webhook does on a cache miss.
-    fn mutate_and_build(
-        req: &AdmissionRequest<StatefulSet>,
+    fn mutate_and_build<'a>(
+        req: &'a AdmissionRequest<StatefulSet>,
         cfg: &MutationConfig,
-    ) -> (Mutation, Service) {
+    ) -> (Mutation<'a>, Service) {
         let m = mutate(req, cfg);
         let service = match &m.service {
             ServicePlan::Ensure(target) => target
@@ -281,10 +322,8 @@ mod tests {
 
     #[test]
     fn create_without_service_name_is_patched() {
-        let (m, service) = mutate_and_build(
-            &review("CREATE", sts_json("web")),
-            &MutationConfig::default(),
-        );
+        let req = review("CREATE", sts_json("web"));
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
         assert_eq!(
             patch_json(&m),
             json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
@@ -306,14 +345,16 @@ mod tests {
     #[test]
     fn the_patch_applies_to_the_object() {
         let mut obj = sts_json("web");
-        let m = mutate(&review("CREATE", obj.clone()), &MutationConfig::default());
-        json_patch::patch(&mut obj, &m.patch).unwrap();
+        let req = review("CREATE", obj.clone());
+        let m = mutate(&req, &MutationConfig::default());
+        json_patch::patch(&mut obj, &m.patch()).unwrap();
         assert_eq!(obj["spec"]["serviceName"], "web");
         // an empty serviceName is replaced by the same `add`
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("");
-        let m = mutate(&review("CREATE", obj.clone()), &MutationConfig::default());
-        json_patch::patch(&mut obj, &m.patch).unwrap();
+        let req = review("CREATE", obj.clone());
+        let m = mutate(&req, &MutationConfig::default());
+        json_patch::patch(&mut obj, &m.patch()).unwrap();
         assert_eq!(obj["spec"]["serviceName"], "web");
     }
 
@@ -323,7 +364,8 @@ mod tests {
             template: ServiceNameTemplate::parse("{name}-headless").unwrap(),
             ..Default::default()
         };
-        let (m, service) = mutate_and_build(&review("CREATE", sts_json("db")), &cfg);
+        let req = review("CREATE", sts_json("db"));
+        let (m, service) = mutate_and_build(&req, &cfg);
         assert_eq!(patch_json(&m)[0]["value"], "db-headless");
         assert_eq!(service.metadata.name.as_deref(), Some("db-headless"));
         assert_eq!(
@@ -334,10 +376,8 @@ mod tests {
 
     #[test]
     fn name_starting_with_digit_is_derived_with_warning() {
-        let (m, service) = mutate_and_build(
-            &review("CREATE", sts_json("0db")),
-            &MutationConfig::default(),
-        );
+        let req = review("CREATE", sts_json("0db"));
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
         assert_eq!(patch_json(&m)[0]["value"], "s-0db");
         assert_eq!(m.warnings.len(), 1);
         assert!(m.warnings[0].contains("s-0db"), "{:?}", m.warnings);
@@ -348,8 +388,9 @@ mod tests {
     fn existing_service_name_is_kept_and_ensured() {
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("web-peers");
-        let (m, service) = mutate_and_build(&review("CREATE", obj), &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        let req = review("CREATE", obj);
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
         assert_eq!(service.metadata.name.as_deref(), Some("web-peers"));
     }
 
@@ -357,24 +398,24 @@ mod tests {
     fn invalid_user_service_name_gets_a_warning_and_no_service() {
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("Web_Peers");
-        let m = mutate(&review("CREATE", obj), &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        let req = review("CREATE", obj);
+        let m = mutate(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
         assert_eq!(m.service, ServicePlan::Skip(Skip::InvalidServiceName));
         assert!(m.warnings[0].contains("Web_Peers"));
     }
 
     #[test]
     fn update_never_patches() {
-        let m = mutate(
-            &review("UPDATE", sts_json("web")),
-            &MutationConfig::default(),
-        );
-        assert!(m.patch.0.is_empty());
+        let req = review("UPDATE", sts_json("web"));
+        let m = mutate(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
         assert_eq!(m.service, ServicePlan::Skip(Skip::NoServiceName));
         let mut obj = sts_json("web");
         obj["spec"]["serviceName"] = json!("web");
-        let (m, service) = mutate_and_build(&review("UPDATE", obj), &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        let req = review("UPDATE", obj);
+        let (m, service) = mutate_and_build(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
         assert_eq!(service.metadata.name.as_deref(), Some("web"));
     }
 
@@ -382,8 +423,9 @@ mod tests {
     fn opt_out_means_nothing() {
         let mut obj = sts_json("web");
         obj["metadata"]["labels"] = json!({ OPT_OUT_LABEL: "false" });
-        let m = mutate(&review("CREATE", obj), &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        let req = review("CREATE", obj);
+        let m = mutate(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
         assert!(m.warnings.is_empty());
         assert_eq!(
             m.service,
@@ -398,7 +440,8 @@ mod tests {
             "matchLabels": {"app": "web"},
             "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]
         });
-        let m = mutate(&review("CREATE", obj), &MutationConfig::default());
+        let req = review("CREATE", obj);
+        let m = mutate(&req, &MutationConfig::default());
         // serviceName is immutable, so it is still set: the user can add the Service later.
         assert_eq!(patch_json(&m)[0]["value"], "web");
         assert_eq!(
@@ -418,7 +461,7 @@ mod tests {
         let mut req = review("CREATE", sts_json("web"));
         req.kind.kind = "Deployment".into();
         let m = mutate(&req, &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        assert!(m.patch().0.is_empty());
         assert_eq!(m.service, ServicePlan::Skip(Skip::NotAStatefulSet));
         let mut req = review("UPDATE", sts_json("web"));
         req.sub_resource = Some("scale".into());
@@ -430,10 +473,8 @@ mod tests {
 
     #[test]
     fn delete_and_missing_object() {
-        let m = mutate(
-            &review("DELETE", sts_json("web")),
-            &MutationConfig::default(),
-        );
+        let req = review("DELETE", sts_json("web"));
+        let m = mutate(&req, &MutationConfig::default());
         assert_eq!(m.service, ServicePlan::Skip(Skip::Operation));
         let mut req = review("CREATE", sts_json("web"));
         req.object = None;
@@ -450,7 +491,7 @@ mod tests {
         let mut req = review("CREATE", obj);
         req.name = String::new();
         let m = mutate(&req, &MutationConfig::default());
-        assert!(m.patch.0.is_empty());
+        assert!(m.patch().0.is_empty());
         assert_eq!(m.service, ServicePlan::Skip(Skip::NoServiceName));
         assert!(m.warnings[0].contains("generateName"), "{:?}", m.warnings);
     }
@@ -477,10 +518,8 @@ mod tests {
         // The patch path is built from tokens, so '/' and '~' in a token cannot break it.
         let p = PointerBuf::from_tokens(["metadata", "labels", "a/b~c"]);
         assert_eq!(p.as_str(), "/metadata/labels/a~1b~0c");
-        let m = mutate(
-            &review("CREATE", sts_json("web")),
-            &MutationConfig::default(),
-        );
+        let req = review("CREATE", sts_json("web"));
+        let m = mutate(&req, &MutationConfig::default());
         assert_eq!(patch_json(&m)[0]["path"], "/spec/serviceName");
     }
 

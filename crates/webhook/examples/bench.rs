@@ -647,7 +647,7 @@ fn micro(n: usize) {
             serde_json::from_slice::<AdmissionReview<StatefulSet>>(b).is_ok()
         }),
         ("SlimReview (used)", |b| {
-            SlimReview::parse(b).is_ok_and(|r| r.into_request().is_some())
+            SlimReview::parse(b).is_ok_and(|r| r.request.is_some())
         }),
     ];
     for (label, body) in [("pretty", REVIEW), ("compact", compact_review)] {

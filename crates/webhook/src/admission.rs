@@ -17,16 +17,16 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Service;
 use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation as AdmissionOp};
+use kube::core::admission::{AdmissionReview, Operation as AdmissionOp};
 use serde::Serialize;
 use sts_model::mutation::{
-    AsStatefulSet, MutationConfig, ServicePlan, ServiceTarget, Skip, mutate,
+    MutationConfig, SERVICE_NAME_PATH, ServicePlan, ServiceTarget, Skip, mutate_request,
 };
 
 use crate::cache::Caches;
 use crate::metrics::{Metrics, Operation, Outcome, Source};
 use crate::services::{ServiceWriter, check_existing_service, ensure_service};
-use crate::slim::{SlimReview, SlimStatefulSet};
+use crate::slim::{SlimRequest, SlimReview, statefulset_of};
 
 /// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
 /// 1.5 MiB doubled for the old object on UPDATE, plus the review envelope fits well below).
@@ -153,12 +153,12 @@ async fn review(
             "Content-Type must be application/json (an AdmissionReview)".to_owned(),
         ));
     }
-    // The slim parse reads only the fields the mutation needs (see `slim` and `ReviewIn`).
+    // A borrowed view of the body: only the fields the mutation reads (see `slim`).
     let review = match SlimReview::parse(body) {
         Ok(r) => r,
         Err(typed_err) => return untyped_review(body, &typed_err),
     };
-    let Some(req) = review.into_request() else {
+    let Some(req) = review.request.as_ref() else {
         return Err(BadRequest(
             StatusCode::BAD_REQUEST,
             "AdmissionReview has no request".to_owned(),
@@ -169,14 +169,14 @@ async fn review(
         AdmissionOp::Update => Operation::Update,
         _ => Operation::Other,
     };
-    let (patch, warnings) = decide(state, &req).await;
+    let (patch, warnings) = decide(state, body, req).await;
     let outcome = if patch.is_some() {
         Outcome::Patched
     } else {
         Outcome::Allowed
     };
     let body = ReviewOut {
-        api_version: &req.types.api_version,
+        api_version: &review.api_version,
         kind: "AdmissionReview",
         response: ResponseOut {
             uid: &req.uid,
@@ -233,33 +233,33 @@ fn untyped_review(
 /// warnings.
 async fn decide(
     state: &AppState,
-    req: &AdmissionRequest<SlimStatefulSet>,
+    body: &[u8],
+    req: &SlimRequest<'_>,
 ) -> (Option<String>, Vec<String>) {
-    let m = mutate(req, &state.mutation);
+    let m = mutate_request(&req.view(), &state.mutation);
     let mut warnings = m.warnings;
-    let patch = if m.patch.0.is_empty() {
-        None
-    } else {
-        match serde_json::to_vec(&m.patch) {
-            Ok(bytes) => Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    let patch = m
+        .add_service_name
+        .as_deref()
+        .and_then(|name| match encode_patch(name) {
+            Ok(patch) => Some(patch),
             Err(err) => {
-                // Cannot happen for a Vec of plain operations; fail open all the same.
+                // Cannot happen for a string; fail open all the same.
                 state.metrics.error("encode_patch");
                 warnings.push(format!("sts-webhook could not encode its patch: {err}"));
                 None
             }
-        }
-    };
+        });
     match m.service {
         ServicePlan::Ensure(target) => {
-            let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
+            let (namespace, name) = (target.namespace, &*target.name);
             let cached = state.caches.service(namespace, name);
             if req.dry_run {
                 // sideEffects: NoneOnDryRun — create nothing, but still say what is wrong.
                 match cached.as_deref() {
                     None => state.metrics.service_skipped("dry_run"),
                     Some(existing) => {
-                        if sts_model::headless::check_existing(existing, &target.statefulset)
+                        if sts_model::headless::check_existing(existing, target.statefulset)
                             == sts_model::headless::ExistingService::NotHeadless
                         {
                             warnings
@@ -271,7 +271,7 @@ async fn decide(
                 // The hot path: the cache has it, so nothing to build or send.
                 warnings.extend(existing_warning(state, existing, &target));
             } else {
-                warnings.extend(create_service(state, req, &target).await);
+                warnings.extend(create_service(state, body, &req.uid, &target).await);
             }
         }
         ServicePlan::Skip(skip) => match skip {
@@ -284,39 +284,70 @@ async fn decide(
     (patch, warnings)
 }
 
+/// The JSON Patch that adds `spec.serviceName`, base64-encoded for the response: what
+/// `Mutation::patch` holds, written from the borrowed name without building json-patch's types.
+fn encode_patch(service_name: &str) -> Result<String, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Add<'a> {
+        op: &'static str,
+        path: &'static str,
+        value: &'a str,
+    }
+    let json = serde_json::to_vec(&[Add {
+        op: "add",
+        path: SERVICE_NAME_PATH,
+        value: service_name,
+    }])?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(json))
+}
+
 /// An existing Service is never changed; a non-headless one gets a warning (and a metric).
 fn existing_warning(
     state: &AppState,
     existing: &Service,
-    target: &ServiceTarget,
+    target: &ServiceTarget<'_>,
 ) -> Option<String> {
     check_existing_service(
         existing,
-        &target.namespace,
+        target.namespace,
         &target.name,
-        &target.statefulset,
+        target.statefulset,
         &state.metrics,
     )
     .warning()
     .map(str::to_owned)
 }
 
-/// The cache has no such Service: build it and create it, within `create_timeout`. Returns the
-/// warning for the user, if any.
+/// The cache has no such Service: build it from the full StatefulSet (read from the body again)
+/// and create it, within `create_timeout`. Returns the warning for the user, if any.
 async fn create_service(
     state: &AppState,
-    req: &AdmissionRequest<SlimStatefulSet>,
-    target: &ServiceTarget,
+    body: &[u8],
+    uid: &str,
+    target: &ServiceTarget<'_>,
 ) -> Option<String> {
-    let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
-    let sts = req.object.as_ref().map(AsStatefulSet::as_statefulset)?;
-    let service = match target.desired_service(sts, &state.mutation.headless) {
+    let (namespace, name) = (target.namespace, &*target.name);
+    let built = match statefulset_of(body) {
+        Ok(Some(sts)) => target
+            .desired_service(&sts, &state.mutation.headless)
+            .map_err(|reason| {
+                // mutate() checked this can be built; say so rather than panic if that ever
+                // changes.
+                state.metrics.service_skipped(reason.reason());
+                reason.to_string()
+            }),
+        Ok(None) => Err("the review has no object".to_owned()),
+        Err(err) => {
+            state.metrics.error("read_statefulset");
+            tracing::warn!(error = %err, uid, "could not read the StatefulSet to build its Service");
+            Err(format!("could not read the StatefulSet ({err})"))
+        }
+    };
+    let service = match built {
         Ok(service) => service,
-        Err(reason) => {
-            // mutate() checked this can be built; say so rather than panic if that ever changes.
-            state.metrics.service_skipped(reason.reason());
+        Err(why) => {
             return Some(format!(
-                "no headless Service {namespace}/{name} was created: {reason}"
+                "no headless Service {namespace}/{name} was created: {why}"
             ));
         }
     };
@@ -326,7 +357,7 @@ async fn create_service(
             state.writer.as_ref(),
             None,
             &service,
-            &target.statefulset,
+            target.statefulset,
             &state.metrics,
             Source::Admission,
         ),
@@ -338,7 +369,7 @@ async fn create_service(
             done.warning().map(str::to_owned)
         }
         Ok(Err(err)) => {
-            tracing::warn!(error = %err, uid = %req.uid, "could not create headless Service");
+            tracing::warn!(error = %err, uid, "could not create headless Service");
             Some(format!(
                 "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
                 err.reason()
@@ -346,7 +377,12 @@ async fn create_service(
         }
         Err(_) => {
             state.metrics.error("create_service_timeout");
-            tracing::warn!(namespace, service = name, uid = %req.uid, "creating headless Service timed out");
+            tracing::warn!(
+                namespace,
+                service = name,
+                uid,
+                "creating headless Service timed out"
+            );
             Some(format!(
                 "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
             ))
@@ -385,5 +421,29 @@ fn json_response<T: Serialize>(body: &T) -> Response {
             format!("failed to encode response: {err}"),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sts_model::mutation::Mutation;
+
+    #[test]
+    fn the_written_patch_is_the_models_patch() {
+        for name in ["web", "s-0db", "a\"b\\c", "ünïcode"] {
+            let m = Mutation {
+                add_service_name: Some(name.to_owned()),
+                warnings: Vec::new(),
+                service: ServicePlan::Skip(Skip::NoObject),
+            };
+            let written = base64::engine::general_purpose::STANDARD
+                .decode(encode_patch(name).unwrap())
+                .unwrap();
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+                serde_json::to_value(m.patch()).unwrap()
+            );
+        }
     }
 }

@@ -1,191 +1,258 @@
-//! A cheap way to read the StatefulSet in an AdmissionReview.
+//! The AdmissionReview as `/mutate` reads it: a borrowed view of the request body.
 //!
-//! Deserializing the full k8s-openapi `StatefulSet` builds every field, including
-//! `managedFields` (a `serde_json::Value` tree) and the whole pod template, which is most of the
-//! cost of answering `/mutate`. [`SlimStatefulSet`] reads only what
-//! [`sts_model::mutation::mutate`] looks at and skips the rest unparsed:
+//! kube-core's `AdmissionReview<StatefulSet>` builds every field of the object — `managedFields`
+//! (a `serde_json::Value` tree), the whole pod template, `userInfo`, `oldObject` — as owned
+//! strings, maps and vectors, most of which the mutation never reads; that was most of the cost
+//! of answering `/mutate`. [`SlimReview`] reads only what [`sts_model::mutation::mutate_request`]
+//! looks at (the [`StatefulSetFacts`]) and borrows every string from the body (a string is
+//! copied only when it contains JSON escapes). Everything else is checked to be well-formed
+//! JSON and skipped ([`IgnoredAny`]):
 //!
-//! - `metadata.name`, `namespace`, `generateName`, `labels` (opt-out label);
-//! - `spec.serviceName`, `spec.selector`;
-//! - `spec.template.spec.containers[].name` and `.ports`.
+//! - envelope: `apiVersion`, `request.uid`, `kind`, `subResource`, `name`, `namespace`,
+//!   `operation`, `dryRun` (`resource` and `userInfo` must be present, as in kube-core);
+//! - object: `metadata.name`, `namespace`, whether `labels` opt out; `spec.serviceName`; and of
+//!   `spec.selector` only whether `matchLabels` and `matchExpressions` have entries.
 //!
-//! [`SlimReview`] does the same for the AdmissionReview envelope around it.
+//! Building the Service needs the full StatefulSet (the selector's labels, the containers'
+//! ports); that happens only when the watch cache lacks the Service, with
+//! [`statefulset_of`] parsing the body again into k8s-openapi types.
 //!
-//! If `mutate` ever reads another field, add it here; the equivalence test below compares
-//! the decisions made from both parses.
+//! If `mutate_request` ever reads another field, add it here; the tests below compare the
+//! decisions made from this view and from the full parse.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::fmt;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::core::admission::{AdmissionRequest, Operation as AdmissionOp};
-use kube::core::{GroupVersionKind, GroupVersionResource, TypeMeta};
-use serde::de::IgnoredAny;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::core::admission::Operation as AdmissionOp;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use sts_model::mutation::AsStatefulSet;
+use sts_model::headless::{OPT_OUT_LABEL, SelectorShape, StatefulSetFacts};
+use sts_model::mutation::RequestView;
 
-/// A StatefulSet holding only the fields the mutation reads (see the module docs). Boxed: the
-/// struct is several kB, and the request moves through a few futures.
-#[derive(Clone, Debug, Default)]
-pub struct SlimStatefulSet(pub Box<StatefulSet>);
+/// A JSON string, borrowed from the body unless it had escapes.
+///
+/// (serde's own `Cow<str>` always copies when it is inside an `Option`.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
 
-impl AsStatefulSet for SlimStatefulSet {
-    fn as_statefulset(&self) -> &StatefulSet {
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
         &self.0
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire {
-    #[serde(default)]
-    metadata: Option<WireMeta>,
-    #[serde(default)]
-    spec: Option<WireSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireMeta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    generate_name: Option<String>,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireSpec {
-    #[serde(default)]
-    service_name: Option<String>,
-    #[serde(default)]
-    selector: Option<LabelSelector>,
-    #[serde(default)]
-    template: Option<WireTemplate>,
-}
-
-#[derive(Deserialize)]
-struct WireTemplate {
-    #[serde(default)]
-    spec: Option<WirePodSpec>,
-}
-
-#[derive(Deserialize)]
-struct WirePodSpec {
-    #[serde(default)]
-    containers: Option<Vec<WireContainer>>,
-}
-
-#[derive(Deserialize)]
-struct WireContainer {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    ports: Option<Vec<ContainerPort>>,
-}
-
-impl<'de> Deserialize<'de> for SlimStatefulSet {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = Wire::deserialize(d)?;
-        // Filled in place: a StatefulSet is ~2.5 kB and a Container ~2 kB, so building them on
-        // the stack and moving them into place would copy several kB per request.
-        let mut sts = Box::<StatefulSet>::default();
-        if let Some(m) = w.metadata {
-            let meta = &mut sts.metadata;
-            meta.name = m.name;
-            meta.namespace = m.namespace;
-            meta.generate_name = m.generate_name;
-            meta.labels = m.labels;
-        }
-        if let Some(s) = w.spec {
-            let spec = sts.spec.insert(StatefulSetSpec::default());
-            spec.service_name = s.service_name;
-            spec.selector = s.selector.unwrap_or_default();
-            if let Some(p) = s.template.and_then(|t| t.spec) {
-                let pod = spec.template.spec.insert(PodSpec::default());
-                let containers = p.containers.unwrap_or_default();
-                pod.containers.reserve_exact(containers.len());
-                for c in containers {
-                    pod.containers.push(Container::default());
-                    if let Some(container) = pod.containers.last_mut() {
-                        container.name = c.name.unwrap_or_default();
-                        container.ports = c.ports;
-                    }
-                }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
             }
         }
-        Ok(SlimStatefulSet(sts))
-    }
-}
-
-impl kube::Resource for SlimStatefulSet {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        <StatefulSet as kube::Resource>::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        <StatefulSet as kube::Resource>::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        <StatefulSet as kube::Resource>::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        <StatefulSet as kube::Resource>::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.0.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.0.metadata
+        d.deserialize_str(V)
     }
 }
 
 /// The incoming AdmissionReview, reading only what the mutation and the answer use.
-///
-/// kube-core's `AdmissionReview` flattens its `TypeMeta` (serde then buffers the whole document
-/// before decoding it) and its `AdmissionRequest` builds `userInfo`, `options` (a JSON tree),
-/// `oldObject` and four group/version/kind structs the mutation never reads. Here those are
-/// skipped unparsed ([`IgnoredAny`]). `userInfo` and `resource` stay required, as in kube-core;
-/// what they (and `oldObject`, `options`) contain is no longer checked — the apiserver always
-/// sends them well-formed, and the webhook never reads them.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SlimReview<'a> {
     #[serde(default, borrow)]
-    api_version: Cow<'a, str>,
+    pub api_version: Text<'a>,
     #[serde(default, borrow)]
-    request: Option<RequestIn<'a>>,
+    pub request: Option<SlimRequest<'a>>,
 }
 
-#[derive(Deserialize)]
+/// `request` of the review.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
+pub struct SlimRequest<'a> {
     #[serde(borrow)]
-    uid: Cow<'a, str>,
-    kind: GroupVersionKind,
+    pub uid: Text<'a>,
+    #[serde(borrow)]
+    pub kind: Kind<'a>,
     #[serde(rename = "resource")]
     _resource: IgnoredAny,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-    operation: AdmissionOp,
+    #[serde(default, borrow)]
+    pub sub_resource: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub name: Text<'a>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Text<'a>>,
+    pub operation: AdmissionOp,
     #[serde(rename = "userInfo")]
     _user_info: IgnoredAny,
+    #[serde(default, borrow)]
+    pub object: Option<SlimStatefulSet<'a>>,
     #[serde(default)]
-    object: Option<SlimStatefulSet>,
+    pub dry_run: bool,
+}
+
+/// `request.kind` (all three parts required, as in kube-core).
+#[derive(Debug, Deserialize)]
+pub struct Kind<'a> {
+    #[serde(borrow)]
+    pub group: Text<'a>,
+    #[serde(borrow, rename = "version")]
+    _version: Text<'a>,
+    #[serde(borrow)]
+    pub kind: Text<'a>,
+}
+
+/// The StatefulSet in `request.object`: its [`StatefulSetFacts`], nothing else.
+#[derive(Debug, Default, Deserialize)]
+pub struct SlimStatefulSet<'a> {
+    #[serde(default, borrow)]
+    metadata: Option<Meta<'a>>,
+    #[serde(default, borrow)]
+    spec: Option<Spec<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta<'a> {
+    #[serde(default, borrow)]
+    name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    namespace: Option<Text<'a>>,
     #[serde(default)]
-    dry_run: bool,
+    labels: Option<OptOut>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec<'a> {
+    #[serde(default, borrow)]
+    service_name: Option<Text<'a>>,
+    #[serde(default)]
+    selector: Option<Selector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector {
+    #[serde(default)]
+    match_labels: Option<StringMapLen>,
+    #[serde(default)]
+    match_expressions: Option<SeqLen>,
+}
+
+/// `metadata.labels` read for one thing: whether it holds the opt-out label set to `"false"`.
+/// Every key and value must still be a string, as in a `BTreeMap<String, String>`.
+#[derive(Debug)]
+struct OptOut(bool);
+
+impl<'de> Deserialize<'de> for OptOut {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OptOut;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OptOut, A::Error> {
+                let mut opted_out = false;
+                while let Some((key, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+                    if &*key == OPT_OUT_LABEL {
+                        opted_out = &*value == "false";
+                    }
+                }
+                Ok(OptOut(opted_out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The number of entries of a map of strings (`matchLabels`).
+#[derive(Debug)]
+struct StringMapLen(usize);
+
+impl<'de> Deserialize<'de> for StringMapLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringMapLen;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMapLen, A::Error> {
+                let mut n = 0;
+                while map.next_entry::<Text<'de>, Text<'de>>()?.is_some() {
+                    n += 1;
+                }
+                Ok(StringMapLen(n))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The number of elements of an array (`matchExpressions`), each skipped.
+#[derive(Debug)]
+struct SeqLen(usize);
+
+impl<'de> Deserialize<'de> for SeqLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SeqLen;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SeqLen, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(SeqLen(n))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl StatefulSetFacts for SlimStatefulSet<'_> {
+    fn name(&self) -> Option<&str> {
+        self.metadata.as_ref()?.name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.metadata.as_ref()?.namespace.as_deref()
+    }
+    fn opted_out(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.labels.as_ref())
+            .is_some_and(|l| l.0)
+    }
+    fn has_spec(&self) -> bool {
+        self.spec.is_some()
+    }
+    fn service_name(&self) -> Option<&str> {
+        self.spec.as_ref()?.service_name.as_deref()
+    }
+    fn selector_shape(&self) -> SelectorShape {
+        let selector = self.spec.as_ref().and_then(|s| s.selector.as_ref());
+        let len = |n: Option<usize>| n.unwrap_or(0);
+        if len(selector.and_then(|s| s.match_expressions.as_ref().map(|e| e.0))) > 0 {
+            SelectorShape::MatchExpressions
+        } else if len(selector.and_then(|s| s.match_labels.as_ref().map(|l| l.0))) > 0 {
+            SelectorShape::MatchLabels
+        } else {
+            SelectorShape::Empty
+        }
+    }
 }
 
 impl<'a> SlimReview<'a> {
@@ -194,47 +261,50 @@ impl<'a> SlimReview<'a> {
     /// The body is checked to be UTF-8 once, up front, and then read as a `str`: reading bytes,
     /// serde_json would check every string it borrows on its own, keys included.
     pub fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
-        let text = std::str::from_utf8(body).map_err(|e| {
-            <serde_json::Error as serde::de::Error>::custom(format_args!(
-                "request body is not UTF-8 (invalid byte at offset {})",
-                e.valid_up_to()
-            ))
-        })?;
-        serde_json::from_str(text)
-    }
-
-    /// The request as [`sts_model::mutation::mutate`] takes it (None when the review has
-    /// none); the fields the mutation does not read stay empty.
-    pub fn into_request(self) -> Option<AdmissionRequest<SlimStatefulSet>> {
-        let api_version = self.api_version;
-        self.request.map(|r| r.into_admission_request(&api_version))
+        serde_json::from_str(utf8(body)?)
     }
 }
 
-impl RequestIn<'_> {
-    fn into_admission_request(self, api_version: &str) -> AdmissionRequest<SlimStatefulSet> {
-        AdmissionRequest {
-            types: TypeMeta {
-                api_version: api_version.to_owned(),
-                kind: "AdmissionReview".to_owned(),
-            },
-            uid: self.uid.into_owned(),
-            kind: self.kind,
-            resource: GroupVersionResource::gvr("", "", ""),
-            sub_resource: self.sub_resource,
-            request_kind: None,
-            request_resource: None,
-            request_sub_resource: None,
-            name: self.name,
-            namespace: self.namespace,
-            operation: self.operation,
-            user_info: Default::default(),
-            object: self.object,
-            old_object: None,
-            dry_run: self.dry_run,
-            options: None,
+impl<'a> SlimRequest<'a> {
+    /// The request as [`sts_model::mutation::mutate_request`] takes it.
+    pub fn view(&self) -> RequestView<'_, SlimStatefulSet<'a>> {
+        RequestView {
+            group: &self.kind.group,
+            kind: &self.kind.kind,
+            sub_resource: self.sub_resource.as_deref(),
+            operation: self.operation.clone(),
+            namespace: self.namespace.as_deref(),
+            name: &self.name,
+            object: self.object.as_ref(),
         }
     }
+}
+
+fn utf8(body: &[u8]) -> Result<&str, serde_json::Error> {
+    std::str::from_utf8(body).map_err(|e| {
+        <serde_json::Error as serde::de::Error>::custom(format_args!(
+            "request body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// The full StatefulSet in the review's `request.object` (k8s-openapi types, everything else
+/// skipped), for building its Service when the cache lacks it. `Ok(None)` when the review has
+/// no object.
+pub fn statefulset_of(body: &[u8]) -> Result<Option<StatefulSet>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Review {
+        #[serde(default)]
+        request: Option<Request>,
+    }
+    #[derive(Deserialize)]
+    struct Request {
+        #[serde(default)]
+        object: Option<StatefulSet>,
+    }
+    let review: Review = serde_json::from_str(utf8(body)?)?;
+    Ok(review.request.and_then(|r| r.object))
 }
 
 #[cfg(test)]
@@ -242,82 +312,140 @@ mod tests {
     use super::*;
     use kube::core::admission::{AdmissionRequest, AdmissionReview};
     use serde_json::{Value, json};
-    use sts_model::mutation::{MutationConfig, mutate};
+    use sts_model::mutation::{MutationConfig, mutate, mutate_request};
 
     const CREATE: &str = include_str!("../tests/fixtures/create-statefulset.json");
 
-    fn both(
-        review: &Value,
-    ) -> (
-        AdmissionRequest<StatefulSet>,
-        AdmissionRequest<SlimStatefulSet>,
-    ) {
-        let full: AdmissionReview<StatefulSet> = serde_json::from_value(review.clone()).unwrap();
-        // The path the handler takes: bytes → SlimReview.
-        let bytes = serde_json::to_vec(review).unwrap();
-        let slim = SlimReview::parse(&bytes).unwrap().into_request().unwrap();
-        (full.try_into().unwrap(), slim)
+    /// Variants of the fixture covering every branch of the mutation.
+    fn variants() -> Vec<Value> {
+        let base: Value = serde_json::from_str(CREATE).unwrap();
+        let mut variants = vec![base.clone()];
+        let mut edit = |f: &dyn Fn(&mut Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            variants.push(v);
+        };
+        edit(&|v| {
+            v["request"]["object"]["metadata"]["labels"] =
+                json!({"a": "b", "headless.sts.dev/inject": "false"})
+        });
+        edit(&|v| v["request"]["object"]["metadata"]["labels"] = json!({OPT_OUT_LABEL: "true"}));
+        edit(&|v| v["request"]["object"]["metadata"]["labels"] = Value::Null);
+        edit(&|v| {
+            v["request"]["object"]["spec"]["selector"]["matchExpressions"] =
+                json!([{"key": "a", "operator": "Exists"}])
+        });
+        edit(&|v| v["request"]["object"]["spec"]["selector"]["matchExpressions"] = json!([]));
+        edit(&|v| v["request"]["object"]["spec"]["selector"]["matchLabels"] = json!({}));
+        edit(&|v| v["request"]["object"]["spec"]["selector"] = json!({}));
+        edit(&|v| v["request"]["object"]["spec"]["selector"]["matchLabels"] = Value::Null);
+        edit(&|v| {
+            v["request"]["object"]["spec"]["serviceName"] = json!("peers");
+            v["request"]["operation"] = json!("UPDATE");
+            v["request"]["oldObject"] = v["request"]["object"].clone();
+        });
+        edit(&|v| v["request"]["operation"] = json!("UPDATE"));
+        edit(&|v| v["request"]["operation"] = json!("DELETE"));
+        edit(&|v| v["request"]["object"]["spec"]["serviceName"] = json!("Not_Valid"));
+        edit(&|v| v["request"]["object"]["spec"]["serviceName"] = json!(""));
+        edit(&|v| v["request"]["object"]["spec"]["serviceName"] = json!("pe\"ers"));
+        edit(&|v| {
+            v["request"]["object"]["metadata"]["name"] = json!("0db");
+            v["request"]["name"] = json!("0db");
+        });
+        edit(&|v| v["request"]["subResource"] = json!("scale"));
+        edit(&|v| v["request"]["subResource"] = json!(""));
+        edit(&|v| v["request"]["kind"]["kind"] = json!("Deployment"));
+        edit(&|v| v["request"]["kind"]["group"] = json!(""));
+        edit(&|v| {
+            let meta = v["request"]["object"]["metadata"].as_object_mut().unwrap();
+            meta.remove("name");
+            meta.insert("generateName".into(), json!("gen-"));
+            v["request"]["name"] = json!("");
+        });
+        edit(&|v| {
+            v["request"]["object"]["metadata"] = json!({});
+            v["request"]["namespace"] = json!("prod");
+        });
+        edit(&|v| {
+            let meta = v["request"]["object"]["metadata"].as_object_mut().unwrap();
+            meta.remove("namespace");
+            v["request"].as_object_mut().unwrap().remove("namespace");
+        });
+        edit(&|v| {
+            v["request"]["object"]
+                .as_object_mut()
+                .unwrap()
+                .remove("spec");
+        });
+        edit(&|v| {
+            v["request"].as_object_mut().unwrap().remove("object");
+        });
+        edit(&|v| {
+            v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"] =
+                json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}])
+        });
+        variants
+    }
+
+    /// The decision from the view of the body equals the one from kube-core's full parse.
+    #[test]
+    fn the_view_and_the_full_parse_decide_the_same() {
+        let cfgs = [
+            MutationConfig::default(),
+            MutationConfig {
+                template: sts_model::dns::ServiceNameTemplate::parse("{name}-{namespace}").unwrap(),
+                ..Default::default()
+            },
+        ];
+        for review in variants() {
+            let full: AdmissionReview<StatefulSet> =
+                serde_json::from_value(review.clone()).unwrap();
+            let full: AdmissionRequest<StatefulSet> = full.try_into().unwrap();
+            let bytes = serde_json::to_vec(&review).unwrap();
+            let slim = SlimReview::parse(&bytes).unwrap();
+            let req = slim.request.as_ref().unwrap();
+            assert_eq!(req.uid.0, full.uid);
+            assert_eq!(req.dry_run, full.dry_run);
+            for cfg in &cfgs {
+                assert_eq!(
+                    mutate(&full, cfg),
+                    mutate_request(&req.view(), cfg),
+                    "{review}"
+                );
+            }
+            // On a cache miss the Service is built from the full object read back out of the
+            // same body.
+            assert_eq!(statefulset_of(&bytes).unwrap(), full.object, "{review}");
+        }
     }
 
     #[test]
-    fn slim_and_full_parses_decide_the_same() {
-        let base: Value = serde_json::from_str(CREATE).unwrap();
-        let mut variants = vec![base.clone()];
-        let mut v = base.clone();
-        v["request"]["object"]["metadata"]["labels"] = json!({"headless.sts.dev/inject": "false"});
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["object"]["spec"]["selector"]["matchExpressions"] =
-            json!([{"key": "a", "operator": "Exists"}]);
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["object"]["spec"]["serviceName"] = json!("peers");
-        v["request"]["operation"] = json!("UPDATE");
-        v["request"]["oldObject"] = v["request"]["object"].clone();
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["object"]["metadata"]["name"] = json!("0db");
-        v["request"]["name"] = json!("0db");
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["subResource"] = json!("scale");
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["kind"]["kind"] = json!("Deployment");
-        variants.push(v);
-        let mut v = base.clone();
-        v["request"]["object"]["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("name");
-        v["request"]["object"]["metadata"]["generateName"] = json!("gen-");
-        variants.push(v);
-        let mut v = base;
-        v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"] =
-            json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]);
-        variants.push(v);
-        let cfg = MutationConfig::default();
-        for review in variants {
-            let (full, slim) = both(&review);
-            assert_eq!(mutate(&full, &cfg), mutate(&slim, &cfg), "{review}");
-        }
+    fn strings_are_borrowed_unless_escaped() {
+        let body = br#"{"request":{"uid":"a\"b","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"CREATE","name":"web","object":{"metadata":{"name":"web"}}}}"#;
+        let review = SlimReview::parse(body).unwrap();
+        let req = review.request.unwrap();
+        assert!(matches!(req.uid.0, Cow::Owned(ref s) if s == "a\"b"));
+        assert!(matches!(req.name.0, Cow::Borrowed("web")));
+        assert_eq!(req.object.unwrap().name(), Some("web"));
     }
 
     #[test]
     fn the_envelope_keeps_what_the_answer_needs() {
-        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"a\"b","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","namespace":"ns","name":"x","dryRun":true,"oldObject":7}}"#;
-        let req = SlimReview::parse(body).unwrap().into_request().unwrap();
-        assert_eq!(req.types.api_version, "admission.k8s.io/v1beta1");
-        assert_eq!(req.uid, "a\"b");
+        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","namespace":"ns","name":"x","dryRun":true,"oldObject":7}}"#;
+        let review = SlimReview::parse(body).unwrap();
+        assert_eq!(&*review.api_version, "admission.k8s.io/v1beta1");
+        let req = review.request.unwrap();
         assert_eq!(req.operation, AdmissionOp::Update);
         assert_eq!(req.namespace.as_deref(), Some("ns"));
-        assert_eq!(req.name, "x");
-        assert!(req.dry_run && req.object.is_none() && req.old_object.is_none());
+        assert_eq!(&*req.name, "x");
+        assert!(req.dry_run && req.object.is_none());
         // serde reads structs from arrays too: `[]` is a review without a request (→ 400).
         for none in [&br#"{"request":null}"#[..], b"{}", b"[]"] {
-            assert!(SlimReview::parse(none).unwrap().into_request().is_none());
+            assert!(SlimReview::parse(none).unwrap().request.is_none());
         }
         for bad in [
+            // no resource
             &br#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"userInfo":{},"operation":"CREATE"}}"#[..],
             br#"{"request":{"uid":1}}"#,
             br#"{"request":"#,
@@ -329,15 +457,45 @@ mod tests {
     }
 
     #[test]
+    fn what_is_read_must_have_its_type() {
+        let review = |object: Value| {
+            serde_json::to_vec(&json!({"request": {
+                "uid": "u", "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+                "resource": {}, "userInfo": {}, "operation": "CREATE", "object": object
+            }}))
+            .unwrap()
+        };
+        for bad in [
+            json!({"metadata": {"labels": {"a": 1}}}),
+            json!({"metadata": {"labels": []}}),
+            json!({"metadata": {"name": 5}}),
+            json!({"spec": {"serviceName": ["x"]}}),
+            json!({"spec": {"selector": {"matchLabels": {"app": null}}}}),
+            json!({"spec": {"selector": {"matchExpressions": {}}}}),
+            json!([1]),
+        ] {
+            assert!(SlimReview::parse(&review(bad.clone())).is_err(), "{bad}");
+        }
+        // Skipped parts need only be well-formed JSON.
+        let ok = review(json!({"spec": {"template": {"spec": {"containers": 7}}}}));
+        assert!(SlimReview::parse(&ok).is_ok());
+        assert!(statefulset_of(&ok).is_err(), "the full read is strict");
+    }
+
+    #[test]
     fn nulls_and_missing_parts_are_tolerated() {
-        let sts: SlimStatefulSet = serde_json::from_value(json!({
-            "metadata": {"name": "x", "labels": null},
-            "spec": {"selector": null, "template": {"spec": {"containers": null}}}
-        }))
-        .unwrap();
-        assert_eq!(sts.0.metadata.name.as_deref(), Some("x"));
-        assert!(sts.0.spec.is_some());
-        let empty: SlimStatefulSet = serde_json::from_value(json!({})).unwrap();
-        assert!(empty.0.spec.is_none());
+        let text = json!({
+            "metadata": {"name": "x", "labels": null, "namespace": null},
+            "spec": {"selector": null, "serviceName": null}
+        })
+        .to_string();
+        let sts: SlimStatefulSet = serde_json::from_str(&text).unwrap();
+        assert_eq!(sts.name(), Some("x"));
+        assert_eq!(sts.namespace(), None);
+        assert!(sts.has_spec() && !sts.opted_out());
+        assert_eq!(sts.selector_shape(), SelectorShape::Empty);
+        let empty: SlimStatefulSet = serde_json::from_str("{}").unwrap();
+        assert!(!empty.has_spec());
+        assert_eq!(statefulset_of(br#"{"request":{}}"#).unwrap(), None);
     }
 }

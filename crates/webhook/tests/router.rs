@@ -379,14 +379,30 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn unreadable_statefulset_is_admitted_with_a_warning() {
     let h = harness(vec![], false);
+    // A field the decision reads, with the wrong type: allowed unchanged, and said so.
     let mut review = create_review();
-    // a field the webhook reads, with the wrong type
-    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
-        json!("eighty");
+    review["request"]["object"]["spec"]["selector"]["matchLabels"]["app"] = json!(7);
     let resp = mutate(&h, &review).await;
     assert_eq!(resp["response"]["allowed"], true);
     assert!(resp["response"].get("patch").is_none());
     assert!(warnings(&resp)[0].contains("could not read"), "{resp}");
+    // A field read only to build the Service (on a cache miss): the serviceName is still
+    // added, and the Service that could not be built is reported.
+    let mut review = create_review();
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+        json!("eighty");
+    let resp = mutate(&h, &review).await;
+    assert_eq!(resp["response"]["allowed"], true);
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
+    );
+    let w = warnings(&resp);
+    assert!(
+        w[0].contains("no headless Service demo/web was created: could not read the StatefulSet"),
+        "{resp}"
+    );
+    assert!(h.api.created.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -526,17 +542,28 @@ fn nested(depth: usize) -> String {
 async fn deep_json_is_a_clear_answer_never_a_crash() {
     let h = harness(vec![], false);
     let text = serde_json::to_string(&create_review()).unwrap();
-    // Deep inside a field the webhook reads: the typed parse fails, and the fallback (which
+    // Deep inside a field the decision reads: the view's parse fails, and the fallback (which
     // reads the object as a JSON tree) stops at serde_json's recursion limit → 400.
     let deep_read = text.replacen(
-        r#""containerPort":80"#,
-        &format!(r#""containerPort":{}"#, nested(100_000)),
+        r#""matchLabels":{"app":"web"}"#,
+        &format!(r#""matchLabels":{{"app":{}}}"#, nested(100_000)),
         1,
     );
     assert_ne!(deep_read, text);
     let (status, body) = post_raw(&h, deep_read.into_bytes()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("recursion limit"), "{body}");
+    // Deep inside a field read only to build the Service: that read fails at once (a number
+    // was expected), so the answer is the patch and a warning.
+    let deep_built = text.replacen(
+        r#""containerPort":80"#,
+        &format!(r#""containerPort":{}"#, nested(100_000)),
+        1,
+    );
+    assert_ne!(deep_built, text);
+    let (status, body) = post_raw(&h, deep_built.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("could not read the StatefulSet"), "{body}");
     // Deep inside a field that is skipped: skipping does not recurse, so it is simply skipped.
     let deep_skipped = text.replacen(
         r#""selector":{"#,
