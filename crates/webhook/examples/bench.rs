@@ -12,7 +12,9 @@
 //! the p99 from the schedule including it is printed too).
 //! The `/mutate` server's cache already holds the Service, which is the hot path: no API call.
 //! `--runs N` repeats the pair, alternating which server goes first, since the machine's other
-//! load drifts; `--compact` sends the review without whitespace, as the apiserver does.
+//! load drifts; `--compact` sends the review without whitespace, as the apiserver does;
+//! `--floor` adds a third server that only checks the body is JSON before the fixed answer —
+//! the floor for any server that validates the review.
 //! Loopback only; bounded in time and in request count.
 
 #![allow(clippy::unwrap_used)] // a benchmark harness: any failure should stop it loudly
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::response::IntoResponse as _;
 use axum::routing::post;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -62,6 +65,8 @@ struct Opts {
     rate: u64,
     runs: u64,
     compact: bool,
+    /// Also measure the validate-only server (the floor for any design that checks the JSON).
+    floor: bool,
 }
 
 /// The request body: the fixture as stored, or compacted with `--compact`.
@@ -78,11 +83,16 @@ fn parse_opts(args: &[String]) -> Opts {
         rate: 5000,
         runs: 1,
         compact: false,
+        floor: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--compact" {
             o.compact = true;
+            continue;
+        }
+        if a == "--floor" {
+            o.floor = true;
             continue;
         }
         let v = it.next().and_then(|v| v.parse::<u64>().ok());
@@ -93,7 +103,7 @@ fn parse_opts(args: &[String]) -> Opts {
             ("--runs", Some(v)) => o.runs = v.clamp(1, 10),
             _ => {
                 eprintln!(
-                    "usage: bench [--seconds N (≤60)] [--connections N (≤256)] [--rate N] [--runs N (≤10)] [--compact] | bench micro [N]"
+                    "usage: bench [--seconds N (≤60)] [--connections N (≤256)] [--rate N] [--runs N (≤10)] [--compact] [--floor] | bench micro [N] | bench profile [N]"
                 );
                 std::process::exit(2);
             }
@@ -146,17 +156,26 @@ fn main() {
     );
     let mut ratios = Vec::new();
     for run in 0..opts.runs {
-        let order = if run % 2 == 0 {
-            ["fixed", "mutate"]
-        } else {
-            ["mutate", "fixed"]
-        };
+        let mut order = vec!["fixed", "mutate"];
+        if opts.floor {
+            order.insert(1, "validate");
+        }
+        if run % 2 == 1 {
+            order.reverse();
+        }
         let mut results = BTreeMap::new();
         for kind in order {
             let r = measure(kind, &cert, &key, &client_tls, &opts);
             results.insert(kind, r);
         }
         let (f, m) = (&results["fixed"], &results["mutate"]);
+        if let Some(v) = results.get("validate") {
+            println!(
+                "run {}: validate-only vs fixed: throughput ratio {:.2} (the floor for a server that checks the review's JSON)",
+                run + 1,
+                v.closed.rps / f.closed.rps
+            );
+        }
         let ratio = m.closed.rps / f.closed.rps;
         ratios.push(ratio);
         println!(
@@ -258,7 +277,7 @@ struct Phase {
 
 fn print_row(kind: &str, r: &Row) {
     println!(
-        "{kind:>6}: closed loop {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors) | at fixed rate {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms (from schedule {:>5.2})  max {:>6.2} ms ({} errors) | peak RSS {:>5.1} MiB | server CPU {:>5.1} / {:>5.1} µs/req",
+        "{kind:>8}: closed loop {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors) | at fixed rate {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms (from schedule {:>5.2})  max {:>6.2} ms ({} errors) | peak RSS {:>5.1} MiB | server CPU {:>5.1} / {:>5.1} µs/req",
         r.closed.rps,
         r.closed.p50_ms,
         r.closed.p99_ms,
@@ -565,12 +584,29 @@ fn mutate_router() -> Router {
     })
 }
 
-/// Reads the body and answers a fixed, patched review of the same size as /mutate's answer.
+/// The answer of the fixed and validate-only servers: a patched review of the same size as
+/// /mutate's answer.
+static FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b7a3c1e-5d1f-4c3e-9a55-2f7f1c0d7e11","allowed":true,"patch":"W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvc2VydmljZU5hbWUiLCJ2YWx1ZSI6IndlYiJ9XQ==","patchType":"JSONPatch"}}"#;
+
+/// Reads the body and answers [`FIXED`].
 fn fixed_router() -> Router {
-    static FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b7a3c1e-5d1f-4c3e-9a55-2f7f1c0d7e11","allowed":true,"patch":"W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvc2VydmljZU5hbWUiLCJ2YWx1ZSI6IndlYiJ9XQ==","patchType":"JSONPatch"}}"#;
     Router::new().route(
         "/mutate",
         post(|_body: Bytes| async { ([("content-type", "application/json")], FIXED) }),
+    )
+}
+
+/// `--floor`: checks that the body is JSON (scans all of it, builds nothing), then answers
+/// [`FIXED`]. No server that validates the review can be cheaper.
+fn validate_router() -> Router {
+    Router::new().route(
+        "/mutate",
+        post(|body: Bytes| async move {
+            match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Ok(_) => ([("content-type", "application/json")], FIXED).into_response(),
+                Err(_) => axum::http::StatusCode::BAD_REQUEST.into_response(),
+            }
+        }),
     )
 }
 
@@ -584,6 +620,7 @@ fn serve_child(kind: &str, cert: &Path, key: &Path) {
         let tls = Arc::new(server_config(reloading, None).unwrap());
         let app = match kind {
             "mutate" => mutate_router(),
+            "validate" => validate_router(),
             _ => fixed_router(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

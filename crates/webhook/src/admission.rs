@@ -271,7 +271,9 @@ async fn decide(
                 // The hot path: the cache has it, so nothing to build or send.
                 warnings.extend(existing_warning(state, existing, &target));
             } else {
-                warnings.extend(create_service(state, body, &req.uid, &target).await);
+                // Boxed: the create path's future is ~2 kB, and inline it would make every
+                // request's future that much bigger (axum moves each one into a Box).
+                warnings.extend(Box::pin(create_service(state, body, &req.uid, &target)).await);
             }
         }
         ServicePlan::Skip(skip) => match skip {
