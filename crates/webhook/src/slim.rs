@@ -127,7 +127,7 @@ struct Meta<'a> {
     #[serde(default, borrow)]
     namespace: Option<Text<'a>>,
     #[serde(default)]
-    labels: Option<OptOut>,
+    labels: Option<StringMap>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,56 +143,40 @@ struct Spec<'a> {
 #[serde(rename_all = "camelCase")]
 struct Selector {
     #[serde(default)]
-    match_labels: Option<StringMapLen>,
+    match_labels: Option<StringMap>,
     #[serde(default)]
     match_expressions: Option<SeqLen>,
 }
 
-/// `metadata.labels` read for one thing: whether it holds the opt-out label set to `"false"`.
-/// Every key and value must still be a string, as in a `BTreeMap<String, String>`.
+/// A map of strings (`metadata.labels`, `spec.selector.matchLabels`) read for two facts: how
+/// many entries it has, and whether it holds the opt-out label set to `"false"`. Nothing is
+/// kept, but every key and value must be a string, as in a `BTreeMap<String, String>`.
 #[derive(Debug)]
-struct OptOut(bool);
-
-impl<'de> Deserialize<'de> for OptOut {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OptOut;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of strings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OptOut, A::Error> {
-                let mut opted_out = false;
-                while let Some((key, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
-                    if &*key == OPT_OUT_LABEL {
-                        opted_out = &*value == "false";
-                    }
-                }
-                Ok(OptOut(opted_out))
-            }
-        }
-        d.deserialize_map(V)
-    }
+struct StringMap {
+    len: usize,
+    opted_out: bool,
 }
 
-/// The number of entries of a map of strings (`matchLabels`).
-#[derive(Debug)]
-struct StringMapLen(usize);
-
-impl<'de> Deserialize<'de> for StringMapLen {
+impl<'de> Deserialize<'de> for StringMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = StringMapLen;
+            type Value = StringMap;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a map of strings")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMapLen, A::Error> {
-                let mut n = 0;
-                while map.next_entry::<Text<'de>, Text<'de>>()?.is_some() {
-                    n += 1;
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
+                let mut out = StringMap {
+                    len: 0,
+                    opted_out: false,
+                };
+                while let Some((key, value)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+                    out.len += 1;
+                    if &*key == OPT_OUT_LABEL {
+                        out.opted_out = &*value == "false";
+                    }
                 }
-                Ok(StringMapLen(n))
+                Ok(out)
             }
         }
         d.deserialize_map(V)
@@ -234,7 +218,7 @@ impl StatefulSetFacts for SlimStatefulSet<'_> {
         self.metadata
             .as_ref()
             .and_then(|m| m.labels.as_ref())
-            .is_some_and(|l| l.0)
+            .is_some_and(|l| l.opted_out)
     }
     fn has_spec(&self) -> bool {
         self.spec.is_some()
@@ -244,10 +228,15 @@ impl StatefulSetFacts for SlimStatefulSet<'_> {
     }
     fn selector_shape(&self) -> SelectorShape {
         let selector = self.spec.as_ref().and_then(|s| s.selector.as_ref());
-        let len = |n: Option<usize>| n.unwrap_or(0);
-        if len(selector.and_then(|s| s.match_expressions.as_ref().map(|e| e.0))) > 0 {
+        let expressions = selector
+            .and_then(|s| s.match_expressions.as_ref())
+            .map_or(0, |e| e.0);
+        let labels = selector
+            .and_then(|s| s.match_labels.as_ref())
+            .map_or(0, |l| l.len);
+        if expressions > 0 {
             SelectorShape::MatchExpressions
-        } else if len(selector.and_then(|s| s.match_labels.as_ref().map(|l| l.0))) > 0 {
+        } else if labels > 0 {
             SelectorShape::MatchLabels
         } else {
             SelectorShape::Empty
