@@ -5,16 +5,20 @@
 //!
 //! Each server runs in its own child process (this binary with `serve`), so its peak RSS and
 //! CPU time are its own. The load generator (one thread, like `wrk -t1`) keeps
-//! `--connections` TLS keep-alive connections busy with a real CREATE AdmissionReview for
-//! `--seconds` (closed loop: req/s, p50, p99), then sends a fixed `--rate` for `--seconds`
-//! (open loop: latency counted from the scheduled send time whenever the server was the reason
-//! for a late send, so a stall is not hidden; tokio's ~1 ms timer lateness is not counted —
-//! the p99 from the schedule including it is printed too).
+//! `--connections` TLS keep-alive connections per server busy with a real CREATE
+//! AdmissionReview for `--seconds` (closed loop: req/s, p50, p99), then sends a fixed `--rate`
+//! for `--seconds` (open loop: latency counted from the scheduled send time whenever the server
+//! was the reason for a late send, so a stall is not hidden; tokio's ~1 ms timer lateness is not
+//! counted — the p99 from the schedule including it is printed too).
+//! The closed loop is interleaved: all servers run at once and are driven in turn, half a
+//! second each, round after round, so the machine's drifting load (other VMs share these cores)
+//! falls on every server alike instead of on whichever ran during a busy stretch. The ratio is
+//! total requests over total driven time; the spread of the per-round ratios is printed too.
 //! The `/mutate` server's cache already holds the Service, which is the hot path: no API call.
-//! `--runs N` repeats the pair, alternating which server goes first, since the machine's other
-//! load drifts; `--compact` sends the review without whitespace, as the apiserver does;
-//! `--floor` adds a third server that only checks the body is JSON before the fixed answer —
-//! the floor for any server that validates the review.
+//! `--runs N` repeats it all with fresh server processes, alternating the order within a round;
+//! `--compact` sends the review without whitespace, as the apiserver does; `--floor` adds a
+//! third server that only checks the body is JSON before the fixed answer — the floor for any
+//! server that validates the review.
 //! Loopback only; bounded in time and in request count.
 
 #![allow(clippy::unwrap_used)] // a benchmark harness: any failure should stop it loudly
@@ -141,7 +145,7 @@ fn main() {
         let _ = BODY.set(Box::leak(compact(REVIEW).into_boxed_str()));
     }
     println!(
-        "load: {} keep-alive TLS connections, {} s closed loop, then {} req/s for {} s; body {} bytes (CREATE StatefulSet review{}); {} run(s), alternating which server goes first",
+        "load: {} keep-alive TLS connections, {} s closed loop per server (interleaved in 0.5 s slices), then {} req/s for {} s; body {} bytes (CREATE StatefulSet review{}); {} run(s), alternating the order",
         opts.connections,
         opts.seconds,
         opts.rate,
@@ -163,25 +167,23 @@ fn main() {
         if run % 2 == 1 {
             order.reverse();
         }
-        let mut results = BTreeMap::new();
-        for kind in order {
-            let r = measure(kind, &cert, &key, &client_tls, &opts);
-            results.insert(kind, r);
-        }
+        let results = measure(&order, &cert, &key, &client_tls, &opts);
         let (f, m) = (&results["fixed"], &results["mutate"]);
         if let Some(v) = results.get("validate") {
             println!(
-                "run {}: validate-only vs fixed: throughput ratio {:.2} (the floor for a server that checks the review's JSON)",
+                "run {}: validate-only vs fixed: throughput ratio {:.2}, slice pairs {} (the floor for a server that checks the review's JSON)",
                 run + 1,
-                v.closed.rps / f.closed.rps
+                v.closed.rps / f.closed.rps,
+                spread(&pair_ratios(v, f)),
             );
         }
         let ratio = m.closed.rps / f.closed.rps;
         ratios.push(ratio);
         println!(
-            "run {}: /mutate vs fixed: throughput ratio {:.2} (target ≥ 0.80); p99 at {} req/s {:.2} ms vs fixed {:.2} ms (from schedule {:.2} vs {:.2}; target ≤ 2 ms); peak RSS {:.1} MiB (target ≤ 20 MiB); load average {}\n",
+            "run {}: /mutate vs fixed: throughput ratio {:.2}, slice pairs {} (target ≥ 0.80); p99 at {} req/s {:.2} ms vs fixed {:.2} ms (from schedule {:.2} vs {:.2}; target ≤ 2 ms); peak RSS {:.1} MiB (target ≤ 20 MiB); load average {}\n",
             run + 1,
             ratio,
+            spread(&pair_ratios(m, f)),
             opts.rate,
             m.open.p99_ms,
             f.open.p99_ms,
@@ -203,50 +205,141 @@ fn main() {
     }
 }
 
-/// One server: start it, run both phases, read its RSS and CPU, stop it.
-fn measure(
-    kind: &str,
+/// The servers in `order`, started together. The closed loop runs in half-second slices,
+/// server after server in turn (`--seconds` × 2 slices each), so drifting machine load falls
+/// on all of them alike; then each gets the fixed-rate phase; then its RSS and CPU are read and
+/// it is stopped.
+fn measure<'k>(
+    order: &[&'k str],
     cert: &Path,
     key: &Path,
     client_tls: &Arc<ClientConfig>,
     opts: &Opts,
-) -> Row {
-    let mut child = spawn_server(kind, cert, key);
-    let (addr, pid) = (child.addr, child.child.id());
+) -> BTreeMap<&'k str, Row> {
+    let mut children: Vec<ServerChild> = order.iter().map(|k| spawn_server(k, cert, key)).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (closed, open, cpu, check) = rt.block_on(async {
-        let cpu0 = cpu_seconds(pid);
-        let closed = closed_loop(addr, client_tls, opts).await;
-        let cpu1 = cpu_seconds(pid);
-        let open = open_loop(addr, client_tls, opts).await;
-        let cpu2 = cpu_seconds(pid);
-        let check = if kind == "mutate" {
-            Some(mutate_metrics(addr, client_tls).await)
-        } else {
-            None
+    let rows = rt.block_on(async {
+        let mut pools = Vec::new();
+        for child in &children {
+            pools.push(Some(
+                warm_conns(child.addr, client_tls, opts.connections).await,
+            ));
+        }
+        let rounds = (Duration::from_secs(opts.seconds).as_millis() / SLICE.as_millis()) as usize;
+        let per_slice_cap = MAX_REQUESTS / rounds;
+        let mut slices: Vec<Vec<Slice>> = order.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (i, child) in children.iter().enumerate() {
+                let pid = child.child.id();
+                let (cpu0, own0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+                let (conns, slice) = drive(pools[i].take().unwrap(), SLICE, per_slice_cap).await;
+                slices[i].push(Slice {
+                    cpu_s: cpu_seconds(pid) - cpu0,
+                    client_cpu_s: cpu_seconds(std::process::id()) - own0,
+                    ..slice
+                });
+                pools[i] = Some(conns);
+            }
+        }
+        drop(pools);
+        let mut rows = Vec::new();
+        for (child, slices) in children.iter().zip(slices) {
+            let pid = child.child.id();
+            let cpu0 = cpu_seconds(pid);
+            let open = open_loop(child.addr, client_tls, opts).await;
+            let cpu_open = cpu_seconds(pid) - cpu0;
+            rows.push((slices, open, cpu_open));
+        }
+        let check = match order.iter().position(|k| *k == "mutate") {
+            Some(i) => Some(mutate_metrics(children[i].addr, client_tls).await),
+            None => None,
         };
-        (closed, open, [cpu1 - cpu0, cpu2 - cpu1], check)
+        (rows, check)
     });
-    let rss = peak_rss_kib(pid);
-    child.stop();
-    let r = Row {
-        rss_kib: rss,
-        // Per phase: at a fixed rate each request pays its own wake-ups, so the phases differ.
-        cpu_us_per_req: [
-            cpu[0] * 1e6 / closed.count.max(1) as f64,
-            cpu[1] * 1e6 / open.count.max(1) as f64,
-        ],
-        closed,
-        open,
-    };
-    print_row(kind, &r);
-    if let Some(check) = check {
-        println!("  /mutate metrics after the run: {check}");
+    let (rows, check) = rows;
+    let mut out = BTreeMap::new();
+    for ((kind, child), (slices, open, cpu_open)) in order.iter().zip(&mut children).zip(rows) {
+        let rss = peak_rss_kib(child.child.id());
+        child.stop();
+        let cpu_closed: f64 = slices.iter().map(|s| s.cpu_s).sum();
+        let client_cpu: f64 = slices.iter().map(|s| s.client_cpu_s).sum();
+        let closed = closed_phase(&slices);
+        let r = Row {
+            rss_kib: rss,
+            // Per phase: at a fixed rate each request pays its own wake-ups, so the phases differ.
+            cpu_us_per_req: [
+                cpu_closed * 1e6 / closed.count.max(1) as f64,
+                cpu_open * 1e6 / open.count.max(1) as f64,
+            ],
+            slice_rps: slices.iter().map(Slice::rps).collect(),
+            client_cpu_us_per_req: client_cpu * 1e6 / closed.count.max(1) as f64,
+            closed,
+            open,
+        };
+        print_row(kind, &r);
+        if *kind == "mutate"
+            && let Some(check) = &check
+        {
+            println!("  /mutate metrics after the run: {check}");
+        }
+        out.insert(*kind, r);
     }
-    r
+    out
+}
+
+/// Length of one closed-loop slice.
+const SLICE: Duration = Duration::from_millis(500);
+
+/// One server's share of one round of the closed loop.
+struct Slice {
+    lat_us: Vec<u32>,
+    errors: usize,
+    elapsed: Duration,
+    /// Server CPU time spent in the slice.
+    cpu_s: f64,
+    /// The load generator's CPU time in the slice.
+    client_cpu_s: f64,
+}
+
+impl Slice {
+    fn rps(&self) -> f64 {
+        self.lat_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// All slices of one server as one phase: requests over the time the server was driven.
+fn closed_phase(slices: &[Slice]) -> Phase {
+    let lat: Vec<u32> = slices
+        .iter()
+        .flat_map(|s| s.lat_us.iter().copied())
+        .collect();
+    phase(
+        lat,
+        slices.iter().map(|s| s.errors).sum(),
+        slices.iter().map(|s| s.elapsed).sum(),
+    )
+}
+
+/// `a`'s req/s over `b`'s, slice by slice (the slices of one round ran back to back).
+fn pair_ratios(a: &Row, b: &Row) -> Vec<f64> {
+    a.slice_rps
+        .iter()
+        .zip(&b.slice_rps)
+        .map(|(x, y)| x / y)
+        .collect()
+}
+
+/// "min–max, median m" of a set of ratios.
+fn spread(v: &[f64]) -> String {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match (v.first(), v.last()) {
+        (Some(lo), Some(hi)) => format!("{lo:.2}–{hi:.2}, median {:.2}", v[v.len() / 2]),
+        _ => "none".to_owned(),
+    }
 }
 
 fn load_average() -> String {
@@ -261,6 +354,10 @@ struct Row {
     rss_kib: u64,
     /// Server CPU time per request in the closed loop and at the fixed rate.
     cpu_us_per_req: [f64; 2],
+    /// Closed-loop req/s in each slice, in round order.
+    slice_rps: Vec<f64>,
+    /// The load generator's CPU time per request in the closed loop.
+    client_cpu_us_per_req: f64,
 }
 
 struct Phase {
@@ -277,7 +374,7 @@ struct Phase {
 
 fn print_row(kind: &str, r: &Row) {
     println!(
-        "{kind:>8}: closed loop {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors) | at fixed rate {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms (from schedule {:>5.2})  max {:>6.2} ms ({} errors) | peak RSS {:>5.1} MiB | server CPU {:>5.1} / {:>5.1} µs/req",
+        "{kind:>8}: closed loop {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors) | at fixed rate {:>6.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms (from schedule {:>5.2})  max {:>6.2} ms ({} errors) | peak RSS {:>5.1} MiB | server CPU {:>5.1} / {:>5.1} µs/req (load generator {:.1})",
         r.closed.rps,
         r.closed.p50_ms,
         r.closed.p99_ms,
@@ -292,6 +389,7 @@ fn print_row(kind: &str, r: &Row) {
         r.rss_kib as f64 / 1024.0,
         r.cpu_us_per_req[0],
         r.cpu_us_per_req[1],
+        r.client_cpu_us_per_req,
     );
 }
 
@@ -336,52 +434,66 @@ async fn one(conn: &mut Conn, head: &[u8]) -> bool {
     }
 }
 
-/// Every connection sends its next request as soon as the previous answer arrived.
-async fn closed_loop(addr: SocketAddr, tls: &Arc<ClientConfig>, o: &Opts) -> Phase {
-    let head = Arc::new(http::request_head("POST", "/mutate", body().len()));
+/// `n` connections, each warmed up with one request.
+async fn warm_conns(addr: SocketAddr, tls: &Arc<ClientConfig>, n: usize) -> Vec<Conn> {
+    let head = http::request_head("POST", "/mutate", body().len());
     let mut conns = Vec::new();
-    for _ in 0..o.connections {
-        conns.push(connect(addr, tls).await);
+    for _ in 0..n {
+        let mut c = connect(addr, tls).await;
+        assert!(one(&mut c, &head).await, "warm-up request failed");
+        conns.push(c);
     }
-    // warm-up
-    for c in &mut conns {
-        assert!(one(c, &head).await, "warm-up request failed");
-    }
+    conns
+}
+
+/// Closed loop for `length`: every connection sends its next request as soon as the previous
+/// answer arrived. Hands the connections back for the next slice (a connection that failed is
+/// dropped, and counted as an error).
+async fn drive(conns: Vec<Conn>, length: Duration, cap: usize) -> (Vec<Conn>, Slice) {
+    let head = Arc::new(http::request_head("POST", "/mutate", body().len()));
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(o.seconds);
-    let per_conn_cap = MAX_REQUESTS / o.connections;
+    let deadline = start + length;
+    let per_conn_cap = cap / conns.len().max(1);
     let mut tasks = Vec::new();
     let local = tokio::task::LocalSet::new();
     for mut c in conns {
         let head = head.clone();
         tasks.push(local.spawn_local(async move {
-            let mut lat = Vec::with_capacity(32 * 1024);
-            let mut errors = 0;
+            let mut lat = Vec::with_capacity(4 * 1024);
             while Instant::now() < deadline && lat.len() < per_conn_cap {
                 let t = Instant::now();
                 if one(&mut c, &head).await {
                     lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 } else {
-                    errors += 1;
-                    break;
+                    return (None, lat);
                 }
             }
-            (lat, errors)
+            (Some(c), lat)
         }));
     }
-    let (lat, errors) = local
-        .run_until(async {
-            let mut all = Vec::new();
+    local
+        .run_until(async move {
+            let mut conns = Vec::new();
+            let mut lat_us = Vec::new();
             let mut errors = 0;
             for t in tasks {
-                let (l, e) = t.await.unwrap();
-                all.extend(l);
-                errors += e;
+                let (c, l) = t.await.unwrap();
+                match c {
+                    Some(c) => conns.push(c),
+                    None => errors += 1,
+                }
+                lat_us.extend(l);
             }
-            (all, errors)
+            let slice = Slice {
+                lat_us,
+                errors,
+                elapsed: start.elapsed(),
+                cpu_s: 0.0,
+                client_cpu_s: 0.0,
+            };
+            (conns, slice)
         })
-        .await;
-    phase(lat, errors, start.elapsed())
+        .await
 }
 
 /// Requests at a fixed total rate spread over the connections; latency from the scheduled
@@ -499,11 +611,21 @@ struct ServerChild {
 
 impl ServerChild {
     fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         // SIGTERM to the child we spawned, by its PID; it shuts down gracefully.
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+    }
+}
+
+/// A failed assertion mid-run unwinds through here: no server is left behind.
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
