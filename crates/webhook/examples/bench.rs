@@ -221,7 +221,7 @@ fn measure<'k>(
         .enable_all()
         .build()
         .unwrap();
-    let rows = rt.block_on(async {
+    let (rows, check) = rt.block_on(async {
         let mut pools = Vec::new();
         for child in &children {
             pools.push(Some(
@@ -233,23 +233,17 @@ fn measure<'k>(
         let mut slices: Vec<Vec<Slice>> = order.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (i, child) in children.iter().enumerate() {
-                let pid = child.child.id();
-                let (cpu0, own0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
-                let (conns, slice) = drive(pools[i].take().unwrap(), SLICE, per_slice_cap).await;
-                slices[i].push(Slice {
-                    cpu_s: cpu_seconds(pid) - cpu0,
-                    client_cpu_s: cpu_seconds(std::process::id()) - own0,
-                    ..slice
-                });
+                let conns = pools[i].take().unwrap();
+                let (conns, slice) = drive(conns, child.child.id(), SLICE, per_slice_cap).await;
+                slices[i].push(slice);
                 pools[i] = Some(conns);
             }
         }
-        drop(pools);
         let mut rows = Vec::new();
-        for (child, slices) in children.iter().zip(slices) {
+        for ((child, slices), conns) in children.iter().zip(slices).zip(pools) {
             let pid = child.child.id();
             let cpu0 = cpu_seconds(pid);
-            let open = open_loop(child.addr, client_tls, opts).await;
+            let open = open_loop(conns.unwrap(), opts).await;
             let cpu_open = cpu_seconds(pid) - cpu0;
             rows.push((slices, open, cpu_open));
         }
@@ -259,7 +253,6 @@ fn measure<'k>(
         };
         (rows, check)
     });
-    let (rows, check) = rows;
     let mut out = BTreeMap::new();
     for ((kind, child), (slices, open, cpu_open)) in order.iter().zip(&mut children).zip(rows) {
         let rss = peak_rss_kib(child.child.id());
@@ -446,11 +439,12 @@ async fn warm_conns(addr: SocketAddr, tls: &Arc<ClientConfig>, n: usize) -> Vec<
     conns
 }
 
-/// Closed loop for `length`: every connection sends its next request as soon as the previous
-/// answer arrived. Hands the connections back for the next slice (a connection that failed is
-/// dropped, and counted as an error).
-async fn drive(conns: Vec<Conn>, length: Duration, cap: usize) -> (Vec<Conn>, Slice) {
+/// Closed loop for `length` against the server with PID `server`: every connection sends its
+/// next request as soon as the previous answer arrived. Hands the connections back for the next
+/// slice (a connection that failed is dropped, and counted as an error).
+async fn drive(conns: Vec<Conn>, server: u32, length: Duration, cap: usize) -> (Vec<Conn>, Slice) {
     let head = Arc::new(http::request_head("POST", "/mutate", body().len()));
+    let (server_cpu0, own_cpu0) = (cpu_seconds(server), cpu_seconds(std::process::id()));
     let start = Instant::now();
     let deadline = start + length;
     let per_conn_cap = cap / conns.len().max(1);
@@ -488,32 +482,28 @@ async fn drive(conns: Vec<Conn>, length: Duration, cap: usize) -> (Vec<Conn>, Sl
                 lat_us,
                 errors,
                 elapsed: start.elapsed(),
-                cpu_s: 0.0,
-                client_cpu_s: 0.0,
+                cpu_s: cpu_seconds(server) - server_cpu0,
+                client_cpu_s: cpu_seconds(std::process::id()) - own_cpu0,
             };
             (conns, slice)
         })
         .await
 }
 
-/// Requests at a fixed total rate spread over the connections; latency from the scheduled
-/// send time (a late send counts as latency).
-async fn open_loop(addr: SocketAddr, tls: &Arc<ClientConfig>, o: &Opts) -> Phase {
+/// Requests at a fixed total rate spread over the connections (the closed loop's, still
+/// open); latency from the scheduled send time (a late send counts as latency).
+async fn open_loop(conns: Vec<Conn>, o: &Opts) -> Phase {
     let head = Arc::new(http::request_head("POST", "/mutate", body().len()));
-    let interval = Duration::from_secs_f64(o.connections as f64 / o.rate as f64);
-    let per_conn =
-        ((o.rate * o.seconds) as usize / o.connections).min(MAX_REQUESTS / o.connections);
-    let mut conns = Vec::new();
-    for _ in 0..o.connections {
-        conns.push(connect(addr, tls).await);
-    }
+    let n = conns.len().max(1);
+    let interval = Duration::from_secs_f64(n as f64 / o.rate as f64);
+    let per_conn = ((o.rate * o.seconds) as usize / n).min(MAX_REQUESTS / n);
     let start = Instant::now();
     let local = tokio::task::LocalSet::new();
     let mut tasks = Vec::new();
     for (i, mut c) in conns.into_iter().enumerate() {
         let head = head.clone();
         // stagger the connections evenly over one interval
-        let offset = interval.mul_f64(i as f64 / o.connections as f64);
+        let offset = interval.mul_f64(i as f64 / n as f64);
         tasks.push(local.spawn_local(async move {
             let mut lat = Vec::with_capacity(per_conn);
             let mut errors = 0;
