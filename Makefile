@@ -1,16 +1,22 @@
 # The two commands of the README:
 #   make demo   builds everything, starts a local control plane + sts-webhook, replays the
 #               StatefulSet walkthrough with real `kubectl sts` output, cleans up.
-#   make test   unit and integration tests of every crate, then the e2e suite against a real
-#               local control plane (etcd + kube-apiserver + kube-controller-manager).
-# The control plane binaries are installed/built once per machine by
+#   make test   unit and integration tests of every crate, then the e2e suite and the
+#               reconciler test against a real local control plane (etcd + kube-apiserver +
+#               kube-controller-manager) of each release in K8S_VERSIONS.
+# The control plane binaries are installed/built once per machine and release by
 # tests/control-plane/install.sh (or taken from KUBEBUILDER_ASSETS); see docs/e2e.md.
+
+# The releases `make test` runs the live stages on: the newest supported and the oldest.
+K8S_VERSIONS ?= 1.37.2 1.20.2
+# The release `make demo`, `make cluster`, `make test-e2e` and `make test-reconciler` use.
+export STS_K8S_VERSION ?= $(firstword $(K8S_VERSIONS))
 
 CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build control-plane demo test test-unit test-e2e test-reconciler lint cluster nextest
+.PHONY: all build control-plane demo test test-unit test-live test-e2e test-reconciler lint cluster nextest
 
 all: build
 
@@ -24,7 +30,11 @@ control-plane:
 demo: build control-plane
 	$(BIN)/sts-demo
 
-test: test-unit test-e2e test-reconciler
+test: test-unit test-live
+
+# Every live stage on every release in K8S_VERSIONS, with each stage's time and test counts.
+test-live: build nextest
+	bash tests/e2e-matrix.sh $(K8S_VERSIONS)
 
 # cargo-nextest runs every test stage; installed from crates.io when missing.
 nextest:

@@ -32,6 +32,17 @@ impl Binaries {
         }
     }
 
+    /// The minor version of the kube-apiserver (`kube-apiserver --version` prints
+    /// `Kubernetes v1.37.2`), so the harness passes only flags that release knows. `None` when it
+    /// cannot be read (an unstamped build says `v0.0.0-master`): then the current flags are used.
+    pub fn apiserver_minor(&self) -> Option<u32> {
+        let out = std::process::Command::new(self.apiserver())
+            .arg("--version")
+            .output()
+            .ok()?;
+        parse_minor(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// Checks the three binaries the control plane cannot start without.
     pub fn validate(&self) -> Result<()> {
         for b in [self.etcd(), self.apiserver(), self.controller_manager()] {
@@ -47,6 +58,12 @@ impl Binaries {
         }
         Ok(())
     }
+}
+
+/// `1.37` → 37 from text like `Kubernetes v1.37.2`; `None` for `v0.0.0-master` or garbage.
+fn parse_minor(version: &str) -> Option<u32> {
+    let v = version.split_whitespace().find(|w| w.starts_with("v1."))?;
+    v.trim_start_matches("v1.").split('.').next()?.parse().ok()
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -103,4 +120,17 @@ pub async fn locate() -> Result<Binaries> {
     };
     bins.validate()?;
     Ok(bins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_versions_are_read_from_version_output() {
+        assert_eq!(parse_minor("Kubernetes v1.37.2\n"), Some(37));
+        assert_eq!(parse_minor("Kubernetes v1.20.2"), Some(20));
+        assert_eq!(parse_minor("Kubernetes v0.0.0-master+$Format:%H$"), None);
+        assert_eq!(parse_minor(""), None);
+    }
 }

@@ -179,14 +179,17 @@ impl LocalCluster {
         )?);
         wait_tcp(etcd_port, "etcd", started).await?;
 
+        // Flags that old releases need and new ones refuse (removed in 1.24).
+        let minor = binaries.apiserver_minor();
+        let before_1_24 = minor.is_some_and(|m| m < 24);
+        tracing::info!(?minor, "kube-apiserver minor version");
+
         // kube-apiserver
-        let api_args = vec![
+        let mut api_args = vec![
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".to_owned(),
             "--advertise-address=127.0.0.1".to_owned(),
             format!("--secure-port={api_port}"),
-            // v1.20 also serves an unauthenticated port 8080 unless told not to.
-            "--insecure-port=0".to_owned(),
             format!("--cert-dir={}", dir.join("apiserver-certs").display()),
             format!("--tls-cert-file={}", pki.apiserver.cert_file.display()),
             format!(
@@ -205,6 +208,14 @@ impl LocalCluster {
             "--allow-privileged=true".to_owned(),
             "--v=1".to_owned(),
         ];
+        if before_1_24 {
+            // v1.20 also serves an unauthenticated port 8080 unless told not to.
+            api_args.push("--insecure-port=0".to_owned());
+        } else {
+            // Current releases refuse a loopback advertise address for the `kubernetes`
+            // Service's endpoints; nothing here needs that Service to have endpoints.
+            api_args.push("--endpoint-reconciler-type=none".to_owned());
+        }
         started.procs.push(ManagedProcess::spawn(
             "kube-apiserver",
             &binaries.apiserver(),
@@ -226,7 +237,7 @@ impl LocalCluster {
         let client = client_from_kubeconfig(&kubeconfig).await?;
 
         // kube-controller-manager
-        let kcm_args = vec![
+        let mut kcm_args = vec![
             format!("--kubeconfig={}", kubeconfig.display()),
             format!(
                 "--service-account-private-key-file={}",
@@ -245,13 +256,15 @@ impl LocalCluster {
             "--controllers=*".to_owned(),
             "--leader-elect=false".to_owned(),
             "--bind-address=127.0.0.1".to_owned(),
-            // No serving ports: parallel clusters must not collide on 10252/10257.
-            "--port=0".to_owned(),
+            // No serving port: parallel clusters must not collide on 10257 (10252 before 1.24).
             "--secure-port=0".to_owned(),
             // PVCs are retried sooner than the 15s default when their PV appears late.
             "--pvclaimbinder-sync-period=5s".to_owned(),
             "--v=1".to_owned(),
         ];
+        if before_1_24 {
+            kcm_args.push("--port=0".to_owned());
+        }
         started.procs.push(ManagedProcess::spawn(
             "kube-controller-manager",
             &binaries.controller_manager(),

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The live stages of `make test`, once per Kubernetes release: for each version given, install
+# (or reuse) its control plane, run the e2e suite with sts-webhook, then the reconciler test on
+# a cluster without a webhook. Prints each stage's time and each version's test counts, and
+# exits non-zero if any stage failed (every stage runs, so one report covers all versions).
+#
+# Usage: tests/e2e-matrix.sh 1.37.2 1.20.2      (the Makefile passes $(K8S_VERSIONS))
+# Needs: the workspace binaries built (make build) and cargo-nextest.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+(($#)) || { echo "usage: $0 VERSION..." >&2; exit 2; }
+bin=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug
+report=()
+failed=0
+
+# Runs one stage, timed; its nextest summary line ("N tests run: P passed, F failed, S skipped")
+# goes into the report.
+stage() {
+  local version=$1 name=$2
+  shift 2
+  local log start status summary
+  log=$(mktemp)
+  start=$SECONDS
+  echo "=== Kubernetes $version: $name" >&2
+  "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  summary=$(grep -E '^ +Summary ' "$log" | tail -n1 | sed -E 's/^ +Summary \[[^]]*\] //')
+  rm -f "$log"
+  ((status == 0)) || failed=1
+  report+=("$(printf '%-8s  %-12s  %5ss  %-6s  %s' "$version" "$name" $((SECONDS - start)) \
+    "$([[ $status == 0 ]] && echo ok || echo FAILED)" "${summary:-}")")
+}
+
+versions=("$@")
+if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
+  # Your own binaries: one run on them, whatever the versions asked for.
+  versions=("$("$KUBEBUILDER_ASSETS/kube-apiserver" --version 2>/dev/null | awk '{print $2}')")
+  echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS: running once, on ${versions[0]:-its binaries}" >&2
+fi
+for version in "${versions[@]}"; do
+  export STS_K8S_VERSION=$version
+  stage "$version" control-plane bash tests/control-plane/install.sh
+  stage "$version" e2e "$bin/sts-cluster" run --webhook -- cargo nextest run -p sts-e2e
+  stage "$version" reconciler "$bin/sts-cluster" run -- \
+    cargo nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
+done
+
+echo
+echo "version   stage          time  result  tests"
+printf '%s\n' "${report[@]}"
+exit $failed
