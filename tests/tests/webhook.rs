@@ -448,3 +448,214 @@ fn check_managed_headless(
     );
     Ok(())
 }
+
+/// Regression (issue 10): a manifest with `serviceName: ""`, created with `kubectl apply`
+/// while the webhook runs, gets `serviceName` injected. Every later write that sends the
+/// user's own manifest back (re-apply, a changed image, server-side apply, `kubectl diff`,
+/// `kubectl replace`, an operator's Update without the field) used to be refused: the field is
+/// immutable. The webhook now puts the stored value back, with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewriting_from_the_users_manifest_keeps_the_injected_service_name() -> Result<()> {
+    let ns = TestNs::new("reapply").await?;
+    let name = "reapply";
+    let manifest = |image: &str, service_name: Option<&str>| -> Result<String> {
+        let mut fixture = StsFixture::new(name, 1);
+        fixture.image = image.to_owned();
+        if let Some(s) = service_name {
+            fixture = fixture.service_name(s);
+        }
+        Ok(serde_json::to_string(&fixture.build())?)
+    };
+    let stored_name = || async {
+        let sts = ns.sts().get(name).await?;
+        anyhow::Ok(sts.spec.and_then(|s| s.service_name))
+    };
+    let original = manifest(IMAGE_V1, Some(""))?;
+    ns.kubectl(&["apply", "-f", "-"], &original)?
+        .expect_code(0)?;
+    ensure!(
+        stored_name().await?.as_deref() == Some(name),
+        "the webhook did not inject serviceName at create"
+    );
+    let restored = |run: &PluginRun| -> Result<()> {
+        ensure!(
+            run.stderr
+                .contains(&format!("kept spec.serviceName \"{name}\"")),
+            "`{}` should warn that the stored serviceName was kept:\n{}",
+            run.command,
+            run.stderr
+        );
+        Ok(())
+    };
+
+    // The unchanged file, again.
+    let run = ns.kubectl(&["apply", "-f", "-"], &original)?;
+    run.expect_code(0)?;
+    restored(&run)?;
+    // `kubectl diff` (a server-side dry run through the webhook) sees no change. Exit 0 means
+    // no differences, 1 differences found.
+    let run = ns.kubectl(&["diff", "-f", "-"], &original)?;
+    run.expect_code(0)?;
+    // A changed image: applied, and the template really changes.
+    let changed = manifest(IMAGE_V2, Some(""))?;
+    ns.kubectl(&["apply", "-f", "-"], &changed)?
+        .expect_code(0)?;
+    let sts = ns.sts().get(name).await?;
+    let image = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers[0].image.clone());
+    ensure!(
+        image.as_deref() == Some(IMAGE_V2),
+        "the changed image was not applied: {image:?}"
+    );
+    // Server-side apply, on an object so far managed by client-side apply. Server-side apply
+    // checks field ownership before admission: `kubectl-client-side-apply` set serviceName
+    // (the injected value is attributed to the request that created the object), so a plain
+    // server-side apply of "" may be refused as a conflict — never as an immutable-field
+    // update — and `--force-conflicts` takes the field over.
+    let run = ns.kubectl(&["apply", "--server-side", "-f", "-"], &changed)?;
+    if run.code == Some(0) {
+        restored(&run)?;
+    } else {
+        ensure!(
+            run.stderr.contains("conflict") && run.stderr.contains(".spec.serviceName"),
+            "a plain server-side apply may only fail with an ownership conflict on serviceName:\n{}",
+            run.stderr
+        );
+    }
+    let run = ns.kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        &changed,
+    )?;
+    run.expect_code(0)?;
+    restored(&run)?;
+    // Now server-side apply owns the field: re-applying needs no force.
+    let run = ns.kubectl(&["apply", "--server-side", "-f", "-"], &changed)?;
+    run.expect_code(0)?;
+    restored(&run)?;
+    // `kubectl replace` with "" and with no serviceName at all (older kubectl's client-side
+    // schema wants the field, hence --validate=false; the server never required it).
+    ns.kubectl(&["replace", "-f", "-"], &changed)?
+        .expect_code(0)?;
+    let absent = manifest(IMAGE_V2, None)?;
+    let run = ns.kubectl(&["replace", "--validate=false", "-f", "-"], &absent)?;
+    run.expect_code(0)?;
+    restored(&run)?;
+    // An operator's Update (PUT) from its own desired object, which has no serviceName.
+    let live = ns.sts().get(name).await?;
+    let mut desired = StsFixture::new(name, 2).build();
+    if let Some(spec) = desired.spec.as_mut() {
+        spec.service_name = None;
+        spec.template
+            .spec
+            .as_mut()
+            .context("template spec")?
+            .containers[0]
+            .image = Some(IMAGE_V2.to_owned());
+    }
+    desired.metadata.resource_version = live.metadata.resource_version.clone();
+    let updated = ns
+        .sts()
+        .replace(name, &PostParams::default(), &desired)
+        .await
+        .context("an Update without serviceName should be admitted")?;
+    ensure!(
+        updated.spec.as_ref().and_then(|s| s.replicas) == Some(2)
+            && updated
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_name.as_deref())
+                == Some(name),
+        "the Update should scale to 2 and keep serviceName {name}: {:?}",
+        updated
+            .spec
+            .as_ref()
+            .map(|s| (&s.replicas, &s.service_name))
+    );
+    ensure!(
+        stored_name().await?.as_deref() == Some(name),
+        "serviceName changed"
+    );
+
+    // Server-side apply from the start: created, then re-applied unchanged, without force.
+    let ssa = "reapply-ssa";
+    let mut fixture = StsFixture::new(ssa, 1).service_name("");
+    fixture.image = IMAGE_V1.to_owned();
+    let manifest = serde_json::to_string(&fixture.build())?;
+    ns.kubectl(&["apply", "--server-side", "-f", "-"], &manifest)?
+        .expect_code(0)?;
+    let run = ns.kubectl(&["apply", "--server-side", "-f", "-"], &manifest)?;
+    run.expect_code(0)?;
+    ensure!(
+        run.stderr
+            .contains(&format!("kept spec.serviceName \"{ssa}\"")),
+        "the server-side re-apply should warn that serviceName was kept:\n{}",
+        run.stderr
+    );
+    let stored = ns.sts().get(ssa).await?;
+    ensure!(
+        stored.spec.and_then(|s| s.service_name).as_deref() == Some(ssa),
+        "serviceName of {ssa} should stay {ssa}"
+    );
+    Ok(())
+}
+
+/// Issue 10: `0db` derives the Service name `s-0db`, which a headless Service of other pods
+/// already has. The webhook must not point the immutable `serviceName` at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derived_name_taken_by_a_service_of_other_pods_is_not_used() -> Result<()> {
+    let ns = TestNs::new("collision").await?;
+    let taken: Service = serde_json::from_value(json!({
+        "metadata": { "name": "s-0db" },
+        "spec": { "clusterIP": "None", "selector": { "app": "other" } }
+    }))?;
+    ns.services().create(&PostParams::default(), &taken).await?;
+    // The webhook answers from its watch cache: a dry-run create (nothing is stored or created)
+    // tells when it has seen the Service.
+    let fixture = StsFixture::new("0db", 1).build();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    eventually(
+        "the webhook's cache to hold s-0db",
+        ns.timeout(),
+        || async {
+            let dry = ns.sts().create(&dry_run, &fixture).await?;
+            let name = dry.spec.and_then(|s| s.service_name).unwrap_or_default();
+            Ok(if name == "s-0db" {
+                Probe::NotYet(format!("serviceName {name}"))
+            } else {
+                Probe::Done(())
+            })
+        },
+    )
+    .await?;
+    let (created, warnings) = ns.create_with_warnings(&fixture).await?;
+    let name = created
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_name.clone())
+        .unwrap_or_default();
+    ensure!(
+        name == "s-0db-2",
+        "serviceName should be s-0db-2, is {name:?}"
+    );
+    ensure!(
+        warnings
+            .iter()
+            .any(|w| w.contains("s-0db already exists and selects other pods")),
+        "the create should warn why: {warnings:?}"
+    );
+    let svc = ns.wait_service("s-0db-2").await?;
+    check_managed_headless(&svc, "0db", &BTreeMap::from([("app".into(), "0db".into())]))?;
+    let untouched = ns.services().get("s-0db").await?;
+    ensure!(
+        untouched.spec.and_then(|s| s.selector)
+            == Some(BTreeMap::from([("app".into(), "other".into())])),
+        "the other Service must not change"
+    );
+    Ok(())
+}

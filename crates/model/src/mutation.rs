@@ -28,10 +28,19 @@ pub struct MutationConfig {
 /// The outcome of [`mutate`], borrowing names from the request it is about.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mutation<'a> {
-    /// The `serviceName` to add at `/spec/serviceName` (CREATE without one); `None` when nothing
-    /// is to be changed (then the response carries no patch). [`Mutation::patch`] is the JSON
-    /// Patch that does it.
+    /// The `serviceName` to set at `/spec/serviceName`; `None` when nothing is to be changed
+    /// (then the response carries no patch). [`Mutation::patch`] is the JSON Patch that does it.
+    ///
+    /// - CREATE without one: the name derived from the template ([`ServiceNameTemplate`]).
+    /// - UPDATE whose object has none (absent or `""`) while the stored object has one: the
+    ///   stored value ([`ServiceNameSource::Restored`]). `serviceName` is immutable
+    ///   (`ValidateStatefulSetUpdate` in kubernetes `pkg/apis/apps/validation`), so without this
+    ///   every re-apply of the user's original manifest, every `kubectl replace` and every
+    ///   operator's Update from its own desired object would be refused once the webhook has
+    ///   injected the field.
     pub add_service_name: Option<String>,
+    /// Where [`Mutation::add_service_name`] comes from (`None` when there is nothing to set).
+    pub source: Option<ServiceNameSource>,
     /// Messages for the user (shown by kubectl as `Warning: …`).
     pub warnings: Vec<String>,
     /// The Service that should exist, or why there is none.
@@ -45,6 +54,7 @@ impl Mutation<'_> {
     fn skip(skip: Skip) -> Self {
         Mutation {
             add_service_name: None,
+            source: None,
             warnings: Vec::new(),
             service: ServicePlan::Skip(skip),
         }
@@ -64,6 +74,16 @@ impl Mutation<'_> {
                 .collect(),
         )
     }
+}
+
+/// Why the webhook sets `spec.serviceName`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceNameSource {
+    /// CREATE without a `serviceName`: derived from the StatefulSet's name.
+    Injected,
+    /// UPDATE without a `serviceName`: the stored object's value, put back (the field is
+    /// immutable, so the update would otherwise be refused).
+    Restored,
 }
 
 /// Whether a Service should exist after this request.
@@ -145,6 +165,8 @@ pub struct RequestView<'a, S: ?Sized> {
     pub namespace: Option<&'a str>,
     pub name: &'a str,
     pub object: Option<&'a S>,
+    /// `request.oldObject`: the stored StatefulSet, on UPDATE.
+    pub old_object: Option<&'a S>,
 }
 
 impl<'a, T: kube_core::Resource> RequestView<'a, T> {
@@ -158,6 +180,7 @@ impl<'a, T: kube_core::Resource> RequestView<'a, T> {
             namespace: req.namespace.as_deref(),
             name: &req.name,
             object: req.object.as_ref(),
+            old_object: req.old_object.as_ref(),
         }
     }
 }
@@ -200,8 +223,19 @@ where
     let Some(sts) = req.object else {
         return Mutation::skip(Skip::NoObject);
     };
+    // Before the opt-out: putting back a stored immutable value changes nothing that is
+    // stored, it only keeps the update from being refused, so it is done for every StatefulSet.
+    let restored = if creating {
+        None
+    } else {
+        restore_service_name(sts, req.old_object)
+    };
     if sts.opted_out() {
-        return Mutation::skip(Skip::Model(NoService::OptedOut));
+        let mut out = Mutation::skip(Skip::Model(NoService::OptedOut));
+        if let Some(restored) = restored {
+            out.set_restored(sts, restored);
+        }
+        return out;
     }
     // At CREATE the object may lack metadata.namespace/name; the request always has them.
     let namespace = sts
@@ -214,14 +248,21 @@ where
     let mut out = Mutation::skip(Skip::NoServiceName);
     let service_name: Cow<'a, str> = match sts.service_name().filter(|s| !s.is_empty()) {
         Some(s) => Cow::Borrowed(s),
-        // serviceName is immutable: on UPDATE, a StatefulSet without one keeps having none.
-        None if !creating => return out,
+        None if !creating => match restored {
+            Some(stored) => {
+                out.set_restored(sts, stored);
+                Cow::Borrowed(stored)
+            }
+            // serviceName is immutable: a StatefulSet stored without one keeps having none.
+            None => return out,
+        },
         // Without a spec there is nowhere to add the field (the apiserver rejects it anyway).
         None if !sts.has_spec() => return out,
         None => match cfg.template.render(name, namespace) {
             Ok(rendered) => {
                 out.warnings.extend(rendered.warning);
                 out.add_service_name = Some(rendered.name.clone());
+                out.source = Some(ServiceNameSource::Injected);
                 Cow::Owned(rendered.name)
             }
             Err(err) => {
@@ -251,6 +292,35 @@ where
         }
     };
     out
+}
+
+/// On UPDATE: the stored `serviceName` to put back when the incoming object has none (absent
+/// or `""`) and the stored one is set. `None` when there is nothing to restore, including when
+/// the incoming object sets a *different* value: that is the user's change, and the apiserver
+/// refuses it with its own message.
+fn restore_service_name<'a, S>(sts: &'a S, old: Option<&'a S>) -> Option<&'a str>
+where
+    S: StatefulSetFacts + ?Sized,
+{
+    if sts.service_name().is_some_and(|s| !s.is_empty()) || !sts.has_spec() {
+        return None;
+    }
+    old?.service_name().filter(|s| !s.is_empty())
+}
+
+impl Mutation<'_> {
+    /// Records the restore of `stored` and the warning that tells the user about it.
+    fn set_restored<S: StatefulSetFacts + ?Sized>(&mut self, sts: &S, stored: &str) {
+        let sent = match sts.service_name() {
+            Some(_) => "an empty spec.serviceName",
+            None => "no spec.serviceName",
+        };
+        self.warnings.push(format!(
+            "sts-webhook kept spec.serviceName {stored:?}: this update sent {sent}, and the field cannot change after creation; add `serviceName: {stored}` to your manifest to make this explicit"
+        ));
+        self.add_service_name = Some(stored.to_owned());
+        self.source = Some(ServiceNameSource::Restored);
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +369,13 @@ mod tests {
         });
         let review: AdmissionReview<StatefulSet> = serde_json::from_value(body).unwrap();
         review.try_into().unwrap()
+    }
+
+    /// An UPDATE review: `object` is what the client sent, `old` what is stored.
+    fn update(object: Value, old: Value) -> AdmissionRequest<StatefulSet> {
+        let mut req = review("UPDATE", object);
+        req.old_object = Some(serde_json::from_value(old).unwrap());
+        req
     }
 
     fn patch_json(m: &Mutation) -> Value {
@@ -406,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn update_never_patches() {
+    fn update_without_a_stored_name_never_patches() {
         let req = review("UPDATE", sts_json("web"));
         let m = mutate(&req, &MutationConfig::default());
         assert!(m.patch().0.is_empty());
@@ -417,6 +494,67 @@ mod tests {
         let (m, service) = mutate_and_build(&req, &MutationConfig::default());
         assert!(m.patch().0.is_empty());
         assert_eq!(service.metadata.name.as_deref(), Some("web"));
+    }
+
+    /// The stored object has `serviceName: web` (injected at CREATE); the client sends its
+    /// original manifest back, with `""` or without the field (kubectl apply, replace, SSA, an
+    /// operator's Update).
+    #[test]
+    fn update_without_service_name_restores_the_stored_one() {
+        let mut stored = sts_json("web");
+        stored["spec"]["serviceName"] = json!("web");
+        let mut empty = sts_json("web");
+        empty["spec"]["serviceName"] = json!("");
+        for (incoming, sent) in [
+            (empty, "an empty spec.serviceName"),
+            (sts_json("web"), "no spec.serviceName"),
+        ] {
+            let req = update(incoming.clone(), stored.clone());
+            let (m, service) = mutate_and_build(&req, &MutationConfig::default());
+            assert_eq!(m.add_service_name.as_deref(), Some("web"));
+            assert_eq!(m.source, Some(ServiceNameSource::Restored));
+            assert_eq!(
+                patch_json(&m),
+                json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
+            );
+            // The patch really restores the value in both shapes ("add" replaces a member).
+            let mut patched = incoming;
+            json_patch::patch(&mut patched, &m.patch()).unwrap();
+            assert_eq!(patched["spec"]["serviceName"], json!("web"));
+            assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+            assert!(m.warnings[0].contains("kept spec.serviceName \"web\""));
+            assert!(m.warnings[0].contains(sent), "{}", m.warnings[0]);
+            // The Service is still ensured, as for any UPDATE with a serviceName.
+            assert_eq!(service.metadata.name.as_deref(), Some("web"));
+        }
+    }
+
+    #[test]
+    fn update_restores_only_what_is_missing() {
+        let mut stored = sts_json("web");
+        stored["spec"]["serviceName"] = json!("web");
+        // A different value is the user's change: the apiserver refuses it with its own message.
+        let mut other = sts_json("web");
+        other["spec"]["serviceName"] = json!("peers");
+        let req = update(other, stored.clone());
+        let m = mutate(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
+        assert_eq!(m.source, None);
+        // Stored without one (created while the webhook was down): nothing to restore.
+        let req = update(sts_json("web"), sts_json("web"));
+        let m = mutate(&req, &MutationConfig::default());
+        assert!(m.patch().0.is_empty());
+        assert!(m.warnings.is_empty());
+        // Opted out: no Service, but the stored value still comes back.
+        let mut opted = sts_json("web");
+        opted["metadata"]["labels"] = json!({ OPT_OUT_LABEL: "false" });
+        let req = update(opted, stored);
+        let m = mutate(&req, &MutationConfig::default());
+        assert_eq!(m.add_service_name.as_deref(), Some("web"));
+        assert_eq!(
+            m.service,
+            ServicePlan::Skip(Skip::Model(NoService::OptedOut))
+        );
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub fn service_health(sts: &StatefulSet, services: &[Service]) -> ServiceHealth 
     }) else {
         return ServiceHealth::Missing;
     };
+    judge_service(service, sts)
+}
+
+/// Whether an existing Service gives the StatefulSet's pods their DNS names: headless, with a
+/// selector that matches the pod template's labels. Never [`ServiceHealth::Missing`] or
+/// [`ServiceHealth::NotSet`].
+pub fn judge_service(service: &Service, sts: &StatefulSet) -> ServiceHealth {
     let spec = service.spec.as_ref();
     if spec.and_then(|s| s.cluster_ip.as_deref()) != Some("None") {
         return ServiceHealth::NotHeadless;
@@ -78,6 +85,30 @@ pub fn service_health(sts: &StatefulSet, services: &[Service]) -> ServiceHealth 
             }
         }
     }
+}
+
+/// Another Service name for a StatefulSet whose derived name is taken by a Service that would
+/// not give its pods DNS names: the first of `<name>-2` … `<name>-9` (cut to stay a DNS-1035
+/// label of at most 63 characters) that `existing` does not know, or whose Service serves this
+/// StatefulSet. `None` when all are taken.
+///
+/// `serviceName` is immutable, so a name that points at a Service selecting other pods could
+/// never be corrected; a fresh name gets a fresh headless Service.
+pub fn alternative_service_name<F>(taken: &str, sts: &StatefulSet, existing: F) -> Option<String>
+where
+    F: Fn(&str) -> Option<std::sync::Arc<Service>>,
+{
+    (2..=9).find_map(|n| {
+        let suffix = format!("-{n}");
+        let keep = taken.len().min(63 - suffix.len());
+        let stem = taken[..keep].trim_end_matches('-');
+        let candidate = format!("{stem}{suffix}");
+        match existing(&candidate) {
+            None => Some(candidate),
+            Some(svc) if judge_service(&svc, sts) == ServiceHealth::Ok => Some(candidate),
+            Some(_) => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -120,6 +151,50 @@ mod tests {
         let sts = statefulset("prod", "web").build();
         let svc = service("prod", "web").cluster_ip("10.96.0.12").build();
         assert_eq!(service_health(&sts, &[svc]), ServiceHealth::NotHeadless);
+    }
+
+    #[test]
+    fn an_alternative_name_is_free_or_serves_the_statefulset() {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+        let sts = statefulset("prod", "0db").build();
+        let other = Arc::new(
+            service("prod", "s-0db")
+                .selector(&[("app", "other")])
+                .build(),
+        );
+        let mut services: BTreeMap<&str, Arc<Service>> = BTreeMap::new();
+        services.insert("s-0db", other.clone());
+        let lookup =
+            |services: &BTreeMap<&str, Arc<Service>>, name: &str| services.get(name).cloned();
+        assert_eq!(
+            alternative_service_name("s-0db", &sts, |n| lookup(&services, n)).as_deref(),
+            Some("s-0db-2")
+        );
+        services.insert("s-0db-2", other.clone());
+        let fits = Arc::new(
+            service("prod", "s-0db-3")
+                .selector(&[("app", "0db")])
+                .build(),
+        );
+        services.insert("s-0db-3", fits);
+        assert_eq!(
+            alternative_service_name("s-0db", &sts, |n| lookup(&services, n)).as_deref(),
+            Some("s-0db-3")
+        );
+        for n in 2..=9 {
+            let name: &'static str = Box::leak(format!("s-0db-{n}").into_boxed_str());
+            services.insert(name, other.clone());
+        }
+        assert_eq!(
+            alternative_service_name("s-0db", &sts, |n| lookup(&services, n)),
+            None
+        );
+        // Long names are cut so the suffix fits in 63 characters.
+        let long = "a".repeat(63);
+        let alt = alternative_service_name(&long, &sts, |_| None).unwrap();
+        assert_eq!(alt.len(), 63);
+        assert!(alt.ends_with("-2"));
     }
 
     #[test]

@@ -19,9 +19,14 @@ use k8s_openapi::api::core::v1::Service;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionReview, Operation as AdmissionOp};
 use serde::Serialize;
+use std::borrow::Cow;
+
+use sts_model::headless::{Ownership, ownership};
 use sts_model::mutation::{
-    MutationConfig, SERVICE_NAME_PATH, ServicePlan, ServiceTarget, Skip, mutate_request,
+    Mutation, MutationConfig, SERVICE_NAME_PATH, ServiceNameSource, ServicePlan, ServiceTarget,
+    Skip, mutate_request,
 };
+use sts_model::service_health::{ServiceHealth, alternative_service_name, judge_service};
 
 use crate::cache::Caches;
 use crate::metrics::{Metrics, Operation, Outcome, Source};
@@ -236,7 +241,10 @@ async fn decide(
     body: &[u8],
     req: &SlimRequest<'_>,
 ) -> (Option<String>, Vec<String>) {
-    let m = mutate_request(&req.view(), &state.mutation);
+    let mut m = mutate_request(&req.view(), &state.mutation);
+    if m.source == Some(ServiceNameSource::Injected) {
+        avoid_a_taken_name(state, body, &mut m);
+    }
     let mut warnings = m.warnings;
     let patch = m
         .add_service_name
@@ -286,7 +294,54 @@ async fn decide(
     (patch, warnings)
 }
 
-/// The JSON Patch that adds `spec.serviceName`, base64-encoded for the response: what
+/// At CREATE, when the webhook picked the name: if a Service of that name already exists and
+/// selects other pods (e.g. `s-0db` of another StatefulSet), pick a free name instead, and say
+/// so. `serviceName` is
+/// immutable: pointing it at such a Service could never be corrected. A Service the webhook
+/// made for this very StatefulSet is taken as it is, without reading the body again.
+fn avoid_a_taken_name(state: &AppState, body: &[u8], m: &mut Mutation<'_>) {
+    let ServicePlan::Ensure(target) = &mut m.service else {
+        return;
+    };
+    let namespace = target.namespace;
+    let Some(existing) = state.caches.service(namespace, &target.name) else {
+        return;
+    };
+    if ownership(&existing, target.statefulset) == Ownership::Ours {
+        return;
+    }
+    let Ok(Some(sts)) = statefulset_of(body) else {
+        return;
+    };
+    // Only a selector that picks other pods is a collision. A Service without a selector
+    // (endpoints managed by hand) is the user's design, and a non-headless one is reported by
+    // the usual warning.
+    let has_selector = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .is_some_and(|s| !s.is_empty());
+    if !has_selector || judge_service(&existing, &sts) != ServiceHealth::SelectorMismatch {
+        return;
+    }
+    let taken = target.name.to_string();
+    let why = "selects other pods";
+    match alternative_service_name(&taken, &sts, |n| state.caches.service(namespace, n)) {
+        Some(free) => {
+            m.warnings.push(format!(
+                "Service {namespace}/{taken} already exists and {why}, so it would never give these pods DNS names; spec.serviceName is {free:?} instead"
+            ));
+            target.name = Cow::Owned(free.clone());
+            m.add_service_name = Some(free);
+        }
+        None => m.warnings.push(format!(
+            "Service {namespace}/{taken} already exists and {why}, and {taken}-2 … {taken}-9 are taken too: these pods get no DNS names; set spec.serviceName yourself"
+        )),
+    }
+}
+
+/// The JSON Patch that sets `spec.serviceName` (an `add`, which also replaces an empty value:
+/// RFC 6902 §4.1), base64-encoded for the response: what
 /// `Mutation::patch` holds, written from the borrowed name without building json-patch's types.
 fn encode_patch(service_name: &str) -> Result<String, serde_json::Error> {
     #[derive(Serialize)]
@@ -429,13 +484,13 @@ fn json_response<T: Serialize>(body: &T) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sts_model::mutation::Mutation;
 
     #[test]
     fn the_written_patch_is_the_models_patch() {
         for name in ["web", "s-0db", "a\"b\\c", "ünïcode"] {
             let m = Mutation {
                 add_service_name: Some(name.to_owned()),
+                source: Some(sts_model::mutation::ServiceNameSource::Injected),
                 warnings: Vec::new(),
                 service: ServicePlan::Skip(Skip::NoObject),
             };

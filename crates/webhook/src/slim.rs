@@ -10,7 +10,7 @@
 //!
 //! - envelope: `apiVersion`, `request.uid`, `kind`, `subResource`, `name`, `namespace`,
 //!   `operation`, `dryRun` (`resource` and `userInfo` must be present, as in kube-core);
-//! - object: `metadata.name`, `namespace`, whether `labels` opt out; `spec.serviceName`; and of
+//! - object and oldObject: `metadata.name`, `namespace`, whether `labels` opt out; `spec.serviceName`; and of
 //!   `spec.selector` only whether `matchLabels` and `matchExpressions` have entries.
 //!
 //! Building the Service needs the full StatefulSet (the selector's labels, the containers'
@@ -96,6 +96,10 @@ pub struct SlimRequest<'a> {
     _user_info: IgnoredAny,
     #[serde(default, borrow)]
     pub object: Option<SlimStatefulSet<'a>>,
+    /// The stored StatefulSet, on UPDATE: its `serviceName` is put back when the incoming
+    /// object has none.
+    #[serde(default, borrow)]
+    pub old_object: Option<SlimStatefulSet<'a>>,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -265,6 +269,7 @@ impl<'a> SlimRequest<'a> {
             namespace: self.namespace.as_deref(),
             name: &self.name,
             object: self.object.as_ref(),
+            old_object: self.old_object.as_ref(),
         }
     }
 }
@@ -334,6 +339,23 @@ mod tests {
             v["request"]["oldObject"] = v["request"]["object"].clone();
         });
         edit(&|v| v["request"]["operation"] = json!("UPDATE"));
+        // UPDATE without a serviceName over a stored one: restored (absent, empty, opted out).
+        for incoming in [None, Some(json!("")), Some(json!("peers"))] {
+            for labels in [Value::Null, json!({OPT_OUT_LABEL: "false"})] {
+                edit(&|v| {
+                    v["request"]["operation"] = json!("UPDATE");
+                    let mut old = v["request"]["object"].clone();
+                    old["spec"]["serviceName"] = json!("web");
+                    v["request"]["oldObject"] = old;
+                    v["request"]["object"]["metadata"]["labels"] = labels.clone();
+                    let spec = v["request"]["object"]["spec"].as_object_mut().unwrap();
+                    match &incoming {
+                        None => spec.remove("serviceName"),
+                        Some(value) => spec.insert("serviceName".into(), value.clone()),
+                    };
+                });
+            }
+        }
         edit(&|v| v["request"]["operation"] = json!("DELETE"));
         edit(&|v| v["request"]["object"]["spec"]["serviceName"] = json!("Not_Valid"));
         edit(&|v| v["request"]["object"]["spec"]["serviceName"] = json!(""));
@@ -421,7 +443,7 @@ mod tests {
 
     #[test]
     fn the_envelope_keeps_what_the_answer_needs() {
-        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","namespace":"ns","name":"x","dryRun":true,"oldObject":7}}"#;
+        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","namespace":"ns","name":"x","dryRun":true,"oldObject":null}}"#;
         let review = SlimReview::parse(body).unwrap();
         assert_eq!(&*review.api_version, "admission.k8s.io/v1beta1");
         let req = review.request.unwrap();
@@ -437,6 +459,8 @@ mod tests {
             // no resource
             &br#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"userInfo":{},"operation":"CREATE"}}"#[..],
             br#"{"request":{"uid":1}}"#,
+            // oldObject is read (its serviceName is restored on UPDATE), so it must be an object
+            br#"{"request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"StatefulSet"},"resource":{},"userInfo":{},"operation":"UPDATE","oldObject":7}}"#,
             br#"{"request":"#,
             b"7",
             b"{\"apiVersion\":\"\xff\"}",

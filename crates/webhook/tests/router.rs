@@ -241,7 +241,7 @@ async fn create_failure_still_admits_with_a_warning() {
 }
 
 #[tokio::test]
-async fn update_never_patches_but_ensures_the_service() {
+async fn update_ensures_the_service_and_restores_only_a_missing_service_name() {
     let h = harness(vec![], false);
     let mut review = create_review();
     review["request"]["operation"] = json!("UPDATE");
@@ -253,9 +253,26 @@ async fn update_never_patches_but_ensures_the_service() {
     assert!(resp["response"].get("patchType").is_none(), "{resp}");
     assert_eq!(h.api.created.lock().unwrap().len(), 1);
 
-    // UPDATE of a StatefulSet without serviceName: nothing at all (it is immutable).
+    // UPDATE sending "" over a stored "web" (a re-applied manifest): the stored value is put
+    // back, with a warning, and the Service ensured.
     let h = harness(vec![], false);
     review["request"]["object"]["spec"]["serviceName"] = json!("");
+    let resp = mutate(&h, &review).await;
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "web"}])
+    );
+    assert!(
+        warnings(&resp)
+            .iter()
+            .any(|w| w.contains("kept spec.serviceName \"web\"")),
+        "{resp}"
+    );
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+
+    // UPDATE of a StatefulSet stored without serviceName: nothing at all (it is immutable).
+    let h = harness(vec![], false);
+    review["request"]["oldObject"]["spec"]["serviceName"] = json!("");
     let resp = mutate(&h, &review).await;
     assert!(resp["response"].get("patch").is_none());
     assert!(h.api.created.lock().unwrap().is_empty());
@@ -519,12 +536,13 @@ async fn escaped_uid_is_echoed_decoded_and_missing_object_is_allowed() {
 
 #[tokio::test]
 async fn skipped_fields_are_not_read() {
-    // userInfo, oldObject and options are skipped unparsed: odd contents there change nothing.
+    // userInfo, options and oldObject's unread fields are skipped unparsed: odd contents there
+    // change nothing.
     let h = harness(vec![], false);
     let mut review = create_review();
     review["request"]["userInfo"] = json!({"username": 7, "extra": [[[]]]});
     review["request"]["options"] = json!("not an object");
-    review["request"]["oldObject"] = json!({"spec": {"serviceName": 5}});
+    review["request"]["oldObject"] = json!({"spec": {"template": 5, "replicas": "x"}});
     let resp = mutate(&h, &review).await;
     assert_eq!(
         decoded_patch(&resp),
@@ -591,4 +609,49 @@ async fn a_large_review_under_the_limit_is_handled() {
     assert_eq!(status, StatusCode::OK, "{text}");
     let resp: Value = serde_json::from_str(&text).unwrap();
     assert!(resp["response"]["patch"].is_string(), "{resp}");
+}
+
+/// Issue 10: `0db` derives `s-0db`; a Service `s-0db` of another StatefulSet, selecting other
+/// pods, already exists. `serviceName` can never change, so pointing at it would leave these
+/// pods without DNS for good: the webhook picks `s-0db-2` and says why.
+#[tokio::test]
+async fn a_derived_name_taken_by_a_service_of_other_pods_is_not_used() {
+    let mut taken = service("s-0db", "None");
+    taken.spec.as_mut().unwrap().selector = Some([("app".to_owned(), "other".to_owned())].into());
+    let mut review = create_review();
+    review["request"]["name"] = json!("0db");
+    review["request"]["object"]["metadata"]["name"] = json!("0db");
+    let h = harness(vec![taken.clone()], false);
+    let resp = mutate(&h, &review).await;
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "s-0db-2"}])
+    );
+    assert!(
+        warnings(&resp).iter().any(|w| w.contains(
+            "Service demo/s-0db already exists and selects other pods, so it would never give these pods DNS names; spec.serviceName is \"s-0db-2\" instead"
+        )),
+        "{resp}"
+    );
+    let created = h.api.created.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].metadata.name.as_deref(), Some("s-0db-2"));
+
+    // A Service of that name that does select these pods is used as it is.
+    let app = review["request"]["object"]["spec"]["selector"]["matchLabels"].clone();
+    let mut fits = service("s-0db", "None");
+    fits.spec.as_mut().unwrap().selector = Some(serde_json::from_value(app).unwrap());
+    let h = harness(vec![fits], false);
+    let resp = mutate(&h, &review).await;
+    assert_eq!(
+        decoded_patch(&resp),
+        json!([{"op": "add", "path": "/spec/serviceName", "value": "s-0db"}])
+    );
+    assert!(h.api.created.lock().unwrap().is_empty());
+
+    // A user-given serviceName is never changed.
+    review["request"]["object"]["spec"]["serviceName"] = json!("s-0db");
+    let h = harness(vec![taken], false);
+    let resp = mutate(&h, &review).await;
+    assert!(resp["response"].get("patch").is_none(), "{resp}");
 }

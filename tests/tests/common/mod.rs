@@ -268,6 +268,34 @@ impl TestNs {
         })
     }
 
+    /// Run the real `kubectl ARGS --kubeconfig … -n <ns>` (the one on PATH: `sts-cluster run`
+    /// puts the control plane's own first), with `stdin` as its standard input.
+    pub fn kubectl(&self, args: &[&str], stdin: &str) -> Result<PluginRun> {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.env.kubeconfig)
+            .args(["-n", &self.name])
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running kubectl (is it on PATH?)")?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        Ok(PluginRun {
+            command: format!("kubectl {} -n {}", args.join(" "), self.name),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
     /// Run the plugin with `-o json`, require exit 0 and the given view `kind`.
     pub fn plugin_json(&self, args: &[&str], kind: &str) -> Result<Value> {
         let mut full = args.to_vec();
@@ -770,4 +798,35 @@ pub fn names_of(items: &Value) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// A pseudo-terminal: the plugin asks for confirmation only when its stdin is a terminal.
+/// The child gets [`Pty::child_stdin`]; the test types into [`Pty::keyboard`].
+pub struct Pty {
+    pub keyboard: std::fs::File,
+    slave: std::fs::File,
+}
+
+impl Pty {
+    pub fn open() -> Result<Self> {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).context("openpt")?;
+        grantpt(&master).context("grantpt")?;
+        unlockpt(&master).context("unlockpt")?;
+        let path = ptsname(&master, Vec::new()).context("ptsname")?;
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path.to_string_lossy().as_ref())
+            .context("opening the pty's terminal side")?;
+        Ok(Pty {
+            keyboard: std::fs::File::from(master),
+            slave,
+        })
+    }
+
+    /// A stdin for a child process: the terminal side.
+    pub fn child_stdin(&self) -> Result<std::process::Stdio> {
+        Ok(std::process::Stdio::from(self.slave.try_clone()?))
+    }
 }
