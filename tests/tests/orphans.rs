@@ -228,6 +228,113 @@ async fn orphans_exit_code_reports_orphans() -> Result<()> {
 }
 
 /// Run `orphans [NAME] -o json` and require exactly `want` (sorted by name); returns the items.
+/// Regression (issue 10): `orphans --delete` on a terminal; while the prompt waits, the
+/// StatefulSet is scaled back up, so the pod of a listed ScaledDown claim is created and mounts
+/// it; then the user answers `yes`. The claim used to be deleted (Terminating under
+/// pvc-protection: its data gone at the pod's next restart). The decision is now made again
+/// from fresh state right before each delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_taken_back_while_the_prompt_waits_are_not_deleted() -> Result<()> {
+    use std::io::Write as _;
+    use tokio::io::AsyncReadExt as _;
+
+    let ns = TestNs::new("prompt-race").await?;
+    let name = "race";
+    ns.create_sts(&StsFixture::new(name, 3).claim_template("data").build())
+        .await?;
+    ns.wait_rollout_complete(name, 3).await?;
+    ns.scale(name, 1).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+    let listed = ensure_orphans(
+        &ns,
+        name,
+        &[&format!("data-{name}-1"), &format!("data-{name}-2")],
+    )
+    .await?;
+    ensure!(
+        listed.iter().all(|o| o["reason"] == "ScaledDown"),
+        "{listed:?}"
+    );
+    let uids = claim_uids(&ns).await?;
+
+    let pty = Pty::open()?;
+    let mut child = tokio::process::Command::new(&ns.env.kubectl_sts)
+        .args(["orphans", name, "--delete", "--kubeconfig"])
+        .arg(&ns.env.kubeconfig)
+        .args(["-n", &ns.name])
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(pty.child_stdin()?)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting kubectl-sts orphans --delete")?;
+    let mut stderr = child.stderr.take().context("no stderr")?;
+    let mut asked = Vec::new();
+    tokio::time::timeout(ns.timeout(), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&asked).contains("to continue") {
+            let n = stderr.read(&mut buf).await?;
+            ensure!(
+                n > 0,
+                "the plugin exited before asking: {}",
+                String::from_utf8_lossy(&asked)
+            );
+            asked.extend_from_slice(&buf[..n]);
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .context("the plugin did not ask for confirmation")??;
+    ensure!(
+        String::from_utf8_lossy(&asked).contains("Delete 2 PersistentVolumeClaim(s)"),
+        "the prompt should offer both claims: {}",
+        String::from_utf8_lossy(&asked)
+    );
+
+    // While the prompt waits: scale back up; pod race-1 is created and mounts data-race-1.
+    ns.scale(name, 2).await?;
+    ns.wait_rollout_complete(name, 2).await?;
+    let mut keyboard = pty.keyboard.try_clone()?;
+    keyboard.write_all(b"yes\n")?;
+    let out = tokio::time::timeout(ns.timeout(), child.wait_with_output())
+        .await
+        .context("the plugin did not finish after the answer")??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rest = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(0),
+        "orphans --delete exited with {:?}\n{stdout}\n{rest}",
+        out.status.code()
+    );
+    let taken_back = format!("data-{name}-1");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&taken_back) && l.contains("Skipped"))
+        .with_context(|| format!("{taken_back} should be reported as Skipped:\n{stdout}"))?;
+    ensure!(
+        line.contains("no longer an orphan") || line.contains("in use by pod"),
+        "the skip should say why: {line}"
+    );
+    let claim = ns.pvcs().get(&taken_back).await?;
+    ensure!(
+        claim.metadata.deletion_timestamp.is_none()
+            && claim.metadata.uid.as_ref() == uids.get(&taken_back),
+        "{taken_back} was deleted although pod {name}-1 uses it"
+    );
+    // The claim that still qualified was deleted.
+    ensure!(
+        stdout
+            .lines()
+            .any(|l| l.contains(&format!("data-{name}-2")) && l.contains("Deleted")),
+        "data-{name}-2 should be deleted:\n{stdout}"
+    );
+    ns.wait_gone::<PersistentVolumeClaim>(&format!("data-{name}-2"))
+        .await?;
+    Ok(())
+}
+
 async fn ensure_orphans(ns: &TestNs, sts: &str, want: &[&str]) -> Result<Vec<Value>> {
     let mut args = vec!["orphans"];
     if !sts.is_empty() {

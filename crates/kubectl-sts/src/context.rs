@@ -35,18 +35,18 @@ impl Context {
             context: args.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let config = match &args.kubeconfig {
-            Some(path) => {
-                let kubeconfig =
-                    Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig { source })?;
-                Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .map_err(|source| Error::Kubeconfig { source })?
-            }
-            None => Config::from_kubeconfig(&options)
-                .await
-                .map_err(|source| Error::Kubeconfig { source })?,
-        };
+        // `--kubeconfig`, else KUBECONFIG (merged), else ~/.kube/config, as kubectl reads them.
+        let kubeconfig = match &args.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        }
+        .map_err(|source| Error::Kubeconfig { source })?;
+        if let Some(name) = &args.context {
+            check_context(&kubeconfig, name)?;
+        }
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|source| Error::Kubeconfig { source })?;
         let server = config.cluster_url.to_string();
         let namespace = args
             .namespace
@@ -111,4 +111,41 @@ pub fn color_allowed(no_color_flag: bool) -> bool {
     !no_color_flag
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal()
+}
+
+/// `--context NAME` must name one of the kubeconfig's contexts; the error lists those that exist.
+fn check_context(kubeconfig: &Kubeconfig, name: &str) -> Result<()> {
+    if kubeconfig.contexts.iter().any(|c| c.name == name) {
+        return Ok(());
+    }
+    Err(Error::UnknownContext {
+        name: name.to_string(),
+        known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_context_is_named_with_the_ones_that_exist() {
+        let kubeconfig = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncontexts:\n- name: dev\n  context: {cluster: c, user: u}\n- name: prod\n  context: {cluster: c, user: u}\n",
+        )
+        .unwrap();
+        assert!(check_context(&kubeconfig, "dev").is_ok());
+        let err = check_context(&kubeconfig, "nosuch").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "context \"nosuch\" does not exist in the kubeconfig; the contexts there: dev, prod"
+        );
+        let empty = Kubeconfig::from_yaml("apiVersion: v1\nkind: Config\n").unwrap();
+        assert!(
+            check_context(&empty, "x")
+                .unwrap_err()
+                .to_string()
+                .ends_with("it has no contexts")
+        );
+    }
 }

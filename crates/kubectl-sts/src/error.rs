@@ -15,6 +15,15 @@ pub enum Scope {
     Cluster,
 }
 
+/// "contexts there: a, b" or "it has no contexts".
+fn known_contexts(known: &[String]) -> String {
+    if known.is_empty() {
+        "it has no contexts".to_string()
+    } else {
+        format!("the contexts there: {}", known.join(", "))
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -38,6 +47,11 @@ pub enum Error {
         #[source]
         source: kube::config::KubeconfigError,
     },
+
+    /// `--context NAME` names no context of the kubeconfig (kubectl: `context was not found
+    /// for specified context`).
+    #[error("context {name:?} does not exist in the kubeconfig; {}", known_contexts(.known))]
+    UnknownContext { name: String, known: Vec<String> },
 
     #[error("cannot build a Kubernetes client for {server}: {source}")]
     Client {

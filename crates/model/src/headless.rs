@@ -19,6 +19,12 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "sts-webhook";
 /// Annotation naming the StatefulSet a managed Service was made for.
 pub const STATEFULSET_ANNOTATION: &str = "headless.sts.dev/statefulset";
+/// Annotation the reconciler puts on a managed Service when it gives it an owner (adopt, or
+/// heal, which creates it owned): the UID of that StatefulSet. It outlives the ownerReference:
+/// `kubectl delete sts --cascade=orphan` makes the garbage collector remove the reference
+/// and leave the Service, and a Service that once served a StatefulSet is then the user's to
+/// keep, never an orphan to clean up.
+pub const ADOPTED_ANNOTATION: &str = "headless.sts.dev/adopted-from";
 
 /// Options for the Services the webhook creates.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -618,6 +618,129 @@ pub fn find_orphans<'a>(
     report
 }
 
+/// Why a claim chosen for deletion no longer qualifies, found by [`recheck_deletion`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoLongerDeletable {
+    /// The claim is gone.
+    Gone,
+    /// A claim of that name exists, but it is another object (another UID).
+    Replaced,
+    /// It is being deleted already.
+    Terminating,
+    /// Pods mount it now.
+    InUse(Vec<String>),
+    /// It is not an orphan any more; `why` says what claims it now.
+    Claimed { why: String },
+    /// Still an orphan, but classified differently than when it was confirmed.
+    Reclassified {
+        was: OrphanReason,
+        now: OrphanReason,
+    },
+}
+
+impl std::fmt::Display for NoLongerDeletable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoLongerDeletable::Gone => f.write_str("already gone"),
+            NoLongerDeletable::Replaced => {
+                f.write_str("replaced by a new claim of the same name (another UID); not deleted")
+            }
+            NoLongerDeletable::Terminating => f.write_str("already being deleted"),
+            NoLongerDeletable::InUse(pods) => {
+                write!(f, "now in use by pod(s) {}; not deleted", pods.join(", "))
+            }
+            NoLongerDeletable::Claimed { why } => {
+                write!(f, "no longer an orphan: {why}; not deleted")
+            }
+            NoLongerDeletable::Reclassified { was, now } => write!(
+                f,
+                "now {} (was {} when confirmed); not deleted, run the command again to decide",
+                now.as_str(),
+                was.as_str()
+            ),
+        }
+    }
+}
+
+/// Re-makes the decision to delete one orphaned claim from fresh state, right before the
+/// DELETE: the claim as it is now (`None`: not found), and its namespace's StatefulSets and
+/// pods as they are now. `uid` and `reason` are what the user confirmed.
+///
+/// Mounting a claim does not change the claim (its resourceVersion stays), so the DELETE's
+/// preconditions cannot catch a pod that started to use it after the listing — a scale-up
+/// while the confirmation prompt waited. Deleting it then is data loss one restart later:
+/// `kubernetes.io/pvc-protection` keeps the claim until the pod stops, and the StatefulSet
+/// controller then makes a new, empty one for that ordinal.
+///
+/// `Ok` carries the claim's current resourceVersion, for the DELETE's precondition.
+pub fn recheck_deletion(
+    uid: &str,
+    reason: OrphanReason,
+    claim_now: Option<&PersistentVolumeClaim>,
+    statefulsets: &[StatefulSet],
+    pods: &[Pod],
+) -> Result<Option<String>, NoLongerDeletable> {
+    let claim = claim_now.ok_or(NoLongerDeletable::Gone)?;
+    if claim.metadata.uid.as_deref() != Some(uid) {
+        return Err(NoLongerDeletable::Replaced);
+    }
+    if claim.metadata.deletion_timestamp.is_some() {
+        return Err(NoLongerDeletable::Terminating);
+    }
+    let report = find_orphans(statefulsets, pods, std::slice::from_ref(claim));
+    let Some(orphan) = report.orphans.first() else {
+        return Err(NoLongerDeletable::Claimed {
+            why: claimed_by(claim, statefulsets, pods),
+        });
+    };
+    if !orphan.used_by.is_empty() {
+        return Err(NoLongerDeletable::InUse(orphan.used_by.clone()));
+    }
+    if orphan.reason != reason {
+        return Err(NoLongerDeletable::Reclassified {
+            was: reason,
+            now: orphan.reason,
+        });
+    }
+    Ok(claim.metadata.resource_version.clone())
+}
+
+/// What makes a claim that is not an orphan somebody's, in words.
+fn claimed_by(claim: &PersistentVolumeClaim, statefulsets: &[StatefulSet], pods: &[Pod]) -> String {
+    let key = (
+        claim.metadata.namespace.clone().unwrap_or_default(),
+        claim.metadata.name.clone().unwrap_or_default(),
+    );
+    if let Some(users) = claim_users(pods).get(&key) {
+        return format!("used by pod(s) {}", users.join(", "));
+    }
+    match attribute_claim(claim, statefulsets, pods) {
+        ClaimOrigin::Attributed(a) => {
+            match statefulsets.iter().find(|s| {
+                s.metadata.name.as_deref() == Some(a.statefulset.as_str())
+                    && s.metadata.namespace == claim.metadata.namespace
+            }) {
+                Some(sts) => {
+                    let range = crate::naming::ordinal_range(sts);
+                    format!(
+                        "StatefulSet {} wants ordinal {} again (replicas {}, ordinals {}..{})",
+                        a.statefulset,
+                        a.ordinal,
+                        crate::naming::desired_replicas(sts),
+                        range.start,
+                        range.end
+                    )
+                }
+                None => format!("StatefulSet {} claims it", a.statefulset),
+            }
+        }
+        ClaimOrigin::Ambiguous(_) => "its name now fits several StatefulSets".to_string(),
+        ClaimOrigin::NameOnly(_) | ClaimOrigin::Unrelated => {
+            "it is no longer found to be a StatefulSet's leftover".to_string()
+        }
+    }
+}
+
 /// The note of a name-only orphan: how it was attributed, then what `note` says.
 fn name_only_note(m: &NameMatch, note: &str) -> String {
     match (&m.chosen, &m.evidence) {
@@ -932,6 +1055,83 @@ mod tests {
         );
         assert!(report.orphans[0].note.contains("below spec.ordinals.start"));
         assert!(report.orphans[1].note.contains("scaled to 3+ replicas"));
+    }
+
+    /// Regression (issue 10): `orphans --delete` deleted a claim that a pod had started to
+    /// use while the confirmation prompt waited (scale 2 → 4 → 3 while asking).
+    #[test]
+    fn the_deletion_is_decided_again_from_fresh_state() {
+        let scaled = statefulset("ns", "web")
+            .replicas(2)
+            .templates(&["data"])
+            .build();
+        let claim = claim_for(&scaled, "data", 2).build();
+        let uid = claim.metadata.uid.clone().unwrap();
+        let rv = claim.metadata.resource_version.clone();
+        let pods: Vec<Pod> = (0..2).map(|o| pod_for(&scaled, o).build()).collect();
+        let sets = std::slice::from_ref(&scaled);
+        let decide = |claim: Option<&PersistentVolumeClaim>, sets: &[StatefulSet], pods: &[Pod]| {
+            recheck_deletion(&uid, OrphanReason::ScaledDown, claim, sets, pods)
+        };
+        // Nothing changed: delete, with the claim's resourceVersion.
+        assert_eq!(decide(Some(&claim), sets, &pods), Ok(rv));
+        // Scaled back up to 3: the controller wants ordinal 2 again (its pod may not exist yet).
+        let up = statefulset("ns", "web")
+            .replicas(3)
+            .templates(&["data"])
+            .build();
+        let err = decide(Some(&claim), std::slice::from_ref(&up), &pods).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("StatefulSet web wants ordinal 2 again (replicas 3, ordinals 0..3)"),
+            "{err}"
+        );
+        // The pod for ordinal 2 exists and mounts the claim.
+        let mut with_pod = pods.clone();
+        with_pod.push(pod_for(&up, 2).build());
+        let err = decide(Some(&claim), std::slice::from_ref(&up), &with_pod).unwrap_err();
+        assert!(err.to_string().contains("web-2"), "{err}");
+        // Another pod (a debug pod) mounts it while web stays at 2 replicas.
+        let mut debug = pod("ns", "debug").build();
+        debug.spec.as_mut().unwrap().volumes = Some(vec![k8s_openapi::api::core::v1::Volume {
+            name: "v".into(),
+            persistent_volume_claim: Some(
+                k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+                    claim_name: "data-web-2".into(),
+                    read_only: None,
+                },
+            ),
+            ..Default::default()
+        }]);
+        let mut used = pods.clone();
+        used.push(debug);
+        assert_eq!(
+            decide(Some(&claim), sets, &used),
+            Err(NoLongerDeletable::InUse(vec!["debug".into()]))
+        );
+        // Gone, replaced, terminating, reclassified (the StatefulSet was deleted meanwhile).
+        assert_eq!(decide(None, sets, &pods), Err(NoLongerDeletable::Gone));
+        let mut other = claim.clone();
+        other.metadata.uid = Some("another".into());
+        assert_eq!(
+            decide(Some(&other), sets, &pods),
+            Err(NoLongerDeletable::Replaced)
+        );
+        let mut deleting = claim.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert_eq!(
+            decide(Some(&deleting), sets, &pods),
+            Err(NoLongerDeletable::Terminating)
+        );
+        assert_eq!(
+            decide(Some(&claim), &[], &[]),
+            Err(NoLongerDeletable::Reclassified {
+                was: OrphanReason::ScaledDown,
+                now: OrphanReason::StatefulSetDeleted
+            })
+        );
     }
 
     #[test]

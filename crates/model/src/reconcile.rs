@@ -7,8 +7,19 @@
 //!   gets an ownerReference to it, so deleting the StatefulSet garbage-collects the Service;
 //! - **heal**: a StatefulSet (not opted out) whose `serviceName` Service is missing gets one —
 //!   this covers StatefulSets created while the webhook was down;
-//! - **orphan**: a managed Service without owners whose StatefulSet has not appeared within the
-//!   grace period (e.g. the create was rejected after the webhook ran) is deleted.
+//! - **orphan**: a managed Service whose StatefulSet *never appeared* (e.g. the create was
+//!   rejected after the webhook ran) is deleted once the grace period has passed since the
+//!   reconciler first saw it without one.
+//!
+//! A Service is the user's to keep, never an orphan, when any of these holds:
+//! - it has ownerReferences (the garbage collector decides);
+//! - it was ever adopted ([`ADOPTED_ANNOTATION`]): after `kubectl delete sts --cascade=orphan`
+//!   the collector removes the ownerReference, but the pods keep running and need its DNS;
+//! - the reconciler first saw it when it was already older than the grace period: whether its
+//!   StatefulSet ever existed cannot be told any more (e.g. a Service adopted by an older
+//!   version, or one the reconciler was not running to see);
+//! - it still selects pods: checked by the caller against fresh state right before deleting
+//!   ([`Action::DeleteOrphan`]), since the caches hold no pods.
 //!
 //! [`plan`] turns a snapshot into [`Action`]s; applying them is the caller's job. Every action
 //! carries the preconditions (resourceVersion, UID) that make applying it twice, or from two
@@ -24,13 +35,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::dns::is_dns1035_label;
 use crate::headless::{
-    HeadlessConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION, desired_service,
+    ADOPTED_ANNOTATION, HeadlessConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION,
+    desired_service,
 };
 
 /// Tunables of [`plan`].
 #[derive(Clone, Debug)]
 pub struct PlanConfig {
-    /// How long a managed Service may exist without its StatefulSet before it is deleted.
+    /// How long after the reconciler first saw a managed Service without its StatefulSet it
+    /// may be deleted (if it was seen young enough to tell, see the module docs).
     pub orphan_grace: Duration,
     /// Namespaces where nothing is healed (the webhook itself is not called there either).
     pub skip_namespaces: Vec<String>,
@@ -52,11 +65,13 @@ impl Default for PlanConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Replace the Service's ownerReferences with `owner_references` (the existing ones plus
-    /// the StatefulSet), guarded by `resource_version`.
+    /// the StatefulSet) and set [`ADOPTED_ANNOTATION`] to `statefulset_uid`, guarded by
+    /// `resource_version`.
     Adopt {
         namespace: String,
         service: String,
         statefulset: String,
+        statefulset_uid: String,
         resource_version: String,
         owner_references: Vec<OwnerReference>,
     },
@@ -69,15 +84,17 @@ pub enum Action {
         object: Box<Service>,
     },
     /// Delete a managed Service whose StatefulSet never appeared, guarded by UID and
-    /// resourceVersion so a Service re-created or adopted meanwhile is left alone.
+    /// resourceVersion so a Service re-created or adopted meanwhile is left alone. The caller
+    /// must first re-check against fresh state: the StatefulSet still absent, the Service still
+    /// unowned and never adopted, and no pod selected by it.
     DeleteOrphan {
         namespace: String,
         service: String,
         statefulset: String,
         uid: String,
         resource_version: String,
-        /// How long the Service had existed (at the planning time).
-        age: Duration,
+        /// How long ago the reconciler first saw it without its StatefulSet.
+        unclaimed_for: Duration,
     },
 }
 
@@ -98,6 +115,24 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Earliest moment a managed Service still within its grace period becomes deletable.
     pub recheck_at: Option<Timestamp>,
+    /// The sightings to pass to the next [`plan`]: one per managed Service that is still
+    /// without its StatefulSet.
+    pub sightings: Sightings,
+}
+
+/// When the reconciler first saw each managed Service without its StatefulSet, keyed by
+/// namespace, name and UID (a re-created Service starts afresh). Kept in memory between
+/// passes: after a restart every clock starts again, which only ever delays a deletion.
+pub type Sightings = BTreeMap<(String, String, String), Sighting>;
+
+/// The first time a managed Service was seen without its StatefulSet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    /// When the reconciler first saw it so.
+    pub since: Timestamp,
+    /// Whether it was younger than the grace period then: only such a Service is known to have
+    /// had no StatefulSet since it was created.
+    pub seen_young: bool,
 }
 
 /// The StatefulSet name a Service is managed for, if it carries both our label and annotation.
@@ -142,13 +177,23 @@ fn service_name(sts: &StatefulSet) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Decides what to do, given everything the caches hold.
+/// Whether a Service was ever given an owner by the reconciler ([`ADOPTED_ANNOTATION`]).
+pub fn was_adopted(svc: &Service) -> bool {
+    svc.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ADOPTED_ANNOTATION))
+}
+
+/// Decides what to do, given everything the caches hold and the previous pass's
+/// [`Plan::sightings`] (empty on the first pass).
 ///
 /// Must only be called with complete snapshots (both caches synced): an empty StatefulSet list
 /// would otherwise look like "every StatefulSet is gone".
 pub fn plan<'a>(
     services: impl IntoIterator<Item = &'a Service>,
     statefulsets: impl IntoIterator<Item = &'a StatefulSet>,
+    sightings: &Sightings,
     now: Timestamp,
     cfg: &PlanConfig,
 ) -> Plan {
@@ -197,20 +242,23 @@ pub fn plan<'a>(
                 let Some(rv) = svc.metadata.resource_version.clone() else {
                     continue;
                 };
+                let statefulset_uid = owner.uid.clone();
                 let mut owner_references = existing.to_vec();
                 owner_references.push(owner);
                 out.actions.push(Action::Adopt {
                     namespace: ns.to_owned(),
                     service: name.to_owned(),
                     statefulset: sts_name.to_owned(),
+                    statefulset_uid,
                     resource_version: rv,
                     owner_references,
                 });
             }
             None => {
                 // Owned Services are the garbage collector's business, even if the owner looks
-                // gone from here (our cache may be behind; the collector asks the API).
-                if !existing.is_empty() {
+                // gone from here (our cache may be behind; the collector asks the API). An
+                // adopted one lost its owner on purpose (orphan cascade) and is the user's.
+                if !existing.is_empty() || was_adopted(svc) {
                     continue;
                 }
                 let (Some(uid), Some(rv), Some(created)) = (
@@ -222,17 +270,27 @@ pub fn plan<'a>(
                 };
                 let grace =
                     SignedDuration::try_from(cfg.orphan_grace).unwrap_or(SignedDuration::MAX);
-                let age = now.duration_since(created.0);
-                if age >= grace {
+                let key = (ns.to_owned(), name.to_owned(), uid.clone());
+                let sighting = sightings.get(&key).copied().unwrap_or(Sighting {
+                    since: now,
+                    seen_young: now.duration_since(created.0) < grace,
+                });
+                out.sightings.insert(key, sighting);
+                if !sighting.seen_young {
+                    // Found already old: its StatefulSet may have existed. Kept.
+                    continue;
+                }
+                let unclaimed = now.duration_since(sighting.since);
+                if unclaimed >= grace {
                     out.actions.push(Action::DeleteOrphan {
                         namespace: ns.to_owned(),
                         service: name.to_owned(),
                         statefulset: sts_name.to_owned(),
                         uid,
                         resource_version: rv,
-                        age: Duration::try_from(age).unwrap_or_default(),
+                        unclaimed_for: Duration::try_from(unclaimed).unwrap_or_default(),
                     });
-                } else if let Ok(at) = created.0.checked_add(grace) {
+                } else if let Ok(at) = sighting.since.checked_add(grace) {
                     out.recheck_at = Some(out.recheck_at.map_or(at, |cur| cur.min(at)));
                 }
             }
@@ -262,6 +320,11 @@ pub fn plan<'a>(
         let Ok(mut object) = desired_service(sts, svc_name, &cfg.headless) else {
             continue;
         };
+        object
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(ADOPTED_ANNOTATION.to_owned(), owner.uid.clone());
         object.metadata.owner_references = Some(vec![owner]);
         out.actions.push(Action::Heal {
             namespace: ns.to_owned(),
@@ -271,6 +334,110 @@ pub fn plan<'a>(
         });
     }
     out
+}
+
+/// The decision of an [`Action::DeleteOrphan`], made again from fresh reads right before the
+/// DELETE (the plan came from caches that may be behind, and hold no pods).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    /// Still an orphan: delete with UID and this resourceVersion as preconditions.
+    Delete { resource_version: String },
+    /// The Service is gone or was replaced by another object of the same name.
+    Gone,
+    /// Not an orphan after all.
+    Keep(Keep),
+}
+
+/// Why a Service planned for deletion is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Its StatefulSet exists (the cache was behind).
+    StatefulSetExists,
+    /// It has an owner now, or was adopted meanwhile.
+    Owned,
+    /// It selects these pods: they rely on it for their DNS names, so it is the user's to keep
+    /// (e.g. after `kubectl delete sts --cascade=orphan` of a StatefulSet adopted before the
+    /// adoption mark existed).
+    SelectsPods(Vec<String>),
+}
+
+impl Keep {
+    /// Whether this decision stands for good: a Service that once selected pods is never
+    /// deleted by the reconciler, even when the pods go.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Keep::SelectsPods(_))
+    }
+
+    /// Short snake_case word for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Keep::StatefulSetExists => "statefulset_exists",
+            Keep::Owned => "owned",
+            Keep::SelectsPods(_) => "selects_pods",
+        }
+    }
+}
+
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Keep::StatefulSetExists => f.write_str("its StatefulSet exists (the cache was behind)"),
+            Keep::Owned => f.write_str("it has an owner or was adopted meanwhile"),
+            Keep::SelectsPods(pods) => write!(
+                f,
+                "it selects pod(s) {}, which need it for their DNS names; it is the user's to keep",
+                pods.join(", ")
+            ),
+        }
+    }
+}
+
+/// Re-decides a planned [`Action::DeleteOrphan`] (`uid`, for `statefulset`) from fresh reads:
+/// the Service now (`None`: not found), whether the StatefulSet now exists with this Service as
+/// its `serviceName`, and the names of the pods the Service's selector matches now.
+pub fn recheck_orphan(
+    uid: &str,
+    fresh: Option<&Service>,
+    statefulset_uses_it: bool,
+    selected_pods: &[String],
+) -> Recheck {
+    let Some(svc) = fresh.filter(|s| s.metadata.uid.as_deref() == Some(uid)) else {
+        return Recheck::Gone;
+    };
+    if svc.metadata.deletion_timestamp.is_some() {
+        return Recheck::Gone;
+    }
+    if statefulset_uses_it {
+        return Recheck::Keep(Keep::StatefulSetExists);
+    }
+    let owned = svc
+        .metadata
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| !o.is_empty());
+    if owned || was_adopted(svc) || managed_for(svc).is_none() {
+        return Recheck::Keep(Keep::Owned);
+    }
+    if !selected_pods.is_empty() {
+        return Recheck::Keep(Keep::SelectsPods(selected_pods.to_vec()));
+    }
+    match svc.metadata.resource_version.clone() {
+        Some(resource_version) => Recheck::Delete { resource_version },
+        None => Recheck::Gone,
+    }
+}
+
+/// The label selector (`k=v,…`) of a Service's `spec.selector`, for listing the pods it
+/// selects; `None` when it has none (a Service without a selector selects no pods).
+pub fn service_pod_selector(svc: &Service) -> Option<String> {
+    let selector = svc
+        .spec
+        .as_ref()?
+        .selector
+        .as_ref()
+        .filter(|s| !s.is_empty())?;
+    let selector: kube_core::Selector = selector.clone().into_iter().collect();
+    Some(selector.to_string())
 }
 
 #[cfg(test)]
@@ -348,8 +515,24 @@ mod tests {
         svc
     }
 
+    /// A first pass (no earlier sightings) at [`now`].
     fn run(services: &[Service], statefulsets: &[StatefulSet]) -> Plan {
-        plan(services, statefulsets, now(), &cfg())
+        plan(services, statefulsets, &Sightings::new(), now(), &cfg())
+    }
+
+    /// A pass `secs` after [`now`], continuing from `earlier`'s sightings.
+    fn run_later(
+        services: &[Service],
+        statefulsets: &[StatefulSet],
+        earlier: &Plan,
+        secs: i64,
+    ) -> Plan {
+        let at = now().checked_add(SignedDuration::from_secs(secs)).unwrap();
+        plan(services, statefulsets, &earlier.sightings, at, &cfg())
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        now().checked_add(SignedDuration::from_secs(secs)).unwrap()
     }
 
     #[test]
@@ -362,6 +545,7 @@ mod tests {
                 namespace: "ns".into(),
                 service: "web".into(),
                 statefulset: "web".into(),
+                statefulset_uid: "uid-ns-web".into(),
                 resource_version: "42".into(),
                 owner_references: vec![OwnerReference {
                     api_version: "apps/v1".into(),
@@ -442,23 +626,34 @@ mod tests {
     }
 
     #[test]
-    fn young_orphan_waits_and_sets_recheck_time() {
-        let p = run(
-            &[
-                managed("ns", "web", "web", 100),
-                managed("ns", "db", "db", 250),
-            ],
-            &[],
+    fn young_orphan_waits_a_grace_from_when_it_was_first_seen() {
+        let services = [
+            managed("ns", "web", "web", 100),
+            managed("ns", "db", "db", 250),
+        ];
+        let first = run(&services, &[]);
+        assert!(first.actions.is_empty(), "{first:?}");
+        // The grace counts from this first sighting, not from creation: due in 300 s for both.
+        assert_eq!(first.recheck_at, Some(at(300)));
+        assert_eq!(first.sightings.len(), 2);
+        assert!(
+            first
+                .sightings
+                .values()
+                .all(|s| s.seen_young && s.since == now())
         );
-        assert!(p.actions.is_empty(), "{p:?}");
-        // db was created 250 s ago with a 300 s grace: due in 50 s, earlier than web's 200 s.
-        let due = now().checked_add(SignedDuration::from_secs(50)).unwrap();
-        assert_eq!(p.recheck_at, Some(due));
+        // 299 s later: still waiting, the sightings carried over unchanged.
+        let waiting = run_later(&services, &[], &first, 299);
+        assert!(waiting.actions.is_empty());
+        assert_eq!(waiting.sightings, first.sightings);
+        assert_eq!(waiting.recheck_at, Some(at(300)));
     }
 
     #[test]
     fn orphan_past_grace_is_deleted_with_preconditions() {
-        let p = run(&[managed("ns", "web", "web", 300)], &[]);
+        let svc = [managed("ns", "web", "web", 10)];
+        let first = run(&svc, &[]);
+        let p = run_later(&svc, &[], &first, 300);
         assert_eq!(
             p.actions,
             vec![Action::DeleteOrphan {
@@ -467,23 +662,143 @@ mod tests {
                 statefulset: "web".into(),
                 uid: "svc-uid-ns-web".into(),
                 resource_version: "42".into(),
-                age: Duration::from_secs(300),
+                unclaimed_for: Duration::from_secs(300),
             }]
         );
         assert_eq!(p.recheck_at, None);
     }
 
+    /// Regression (issue 10): `kubectl delete sts web --cascade=orphan` made the reconciler
+    /// delete the Service within a second, because its grace counted from the Service's
+    /// creation. The garbage collector removes the ownerReference; the adoption mark stays.
+    #[test]
+    fn a_service_that_was_ever_adopted_is_never_an_orphan() {
+        let web = sts("ns", "web", Some("web"));
+        let adopted = run(
+            &[managed("ns", "web", "web", 3600)],
+            std::slice::from_ref(&web),
+        );
+        let [
+            Action::Adopt {
+                statefulset_uid, ..
+            },
+        ] = adopted.actions.as_slice()
+        else {
+            panic!("expected one adopt, got {:?}", adopted.actions);
+        };
+        // After the orphan cascade: no owner, no StatefulSet, the mark left by the adoption.
+        let mut svc = managed("ns", "web", "web", 5);
+        svc.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(ADOPTED_ANNOTATION.into(), statefulset_uid.clone());
+        let first = run(std::slice::from_ref(&svc), &[]);
+        let much_later = run_later(&[svc], &[], &first, 86_400);
+        assert_eq!(much_later, Plan::default());
+    }
+
+    #[test]
+    fn a_service_first_seen_old_is_kept() {
+        // Already past the grace when the reconciler first saw it: whether its StatefulSet
+        // ever existed cannot be told (adopted by an older version, or made while the
+        // reconciler was not running), so it is the user's.
+        let svc = [managed("ns", "web", "web", 300)];
+        let first = run(&svc, &[]);
+        assert!(first.actions.is_empty());
+        assert_eq!(first.recheck_at, None);
+        assert!(!first.sightings.values().next().unwrap().seen_young);
+        let later = run_later(&svc, &[], &first, 86_400);
+        assert!(later.actions.is_empty(), "{later:?}");
+    }
+
+    #[test]
+    fn sightings_follow_the_object_not_the_name() {
+        let svc = managed("ns", "web", "web", 1);
+        let first = run(std::slice::from_ref(&svc), &[]);
+        // Re-created under the same name: a new UID starts a new clock.
+        let mut again = managed("ns", "web", "web", -299);
+        again.metadata.uid = Some("another-uid".into());
+        let p = run_later(&[again], &[], &first, 300);
+        assert!(p.actions.is_empty(), "{p:?}");
+        assert_eq!(p.recheck_at, Some(at(600)));
+        // Once its StatefulSet appears, the sighting is dropped.
+        let web = sts("ns", "web", Some("web"));
+        let p = run_later(&[svc], &[web], &first, 10);
+        assert!(p.sightings.is_empty());
+    }
+
+    #[test]
+    fn the_delete_is_decided_again_from_fresh_state() {
+        let svc = managed("ns", "web", "web", 10);
+        let uid = "svc-uid-ns-web";
+        let none: &[String] = &[];
+        assert_eq!(
+            recheck_orphan(uid, Some(&svc), false, none),
+            Recheck::Delete {
+                resource_version: "42".into()
+            }
+        );
+        assert_eq!(recheck_orphan(uid, None, false, none), Recheck::Gone);
+        assert_eq!(
+            recheck_orphan("other", Some(&svc), false, none),
+            Recheck::Gone
+        );
+        assert_eq!(
+            recheck_orphan(uid, Some(&svc), true, none),
+            Recheck::Keep(Keep::StatefulSetExists)
+        );
+        let web = sts("ns", "web", Some("web"));
+        let owned = owned_by(svc.clone(), &web);
+        assert_eq!(
+            recheck_orphan(uid, Some(&owned), false, none),
+            Recheck::Keep(Keep::Owned)
+        );
+        let mut adopted = svc.clone();
+        adopted
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(ADOPTED_ANNOTATION.into(), "x".into());
+        assert_eq!(
+            recheck_orphan(uid, Some(&adopted), false, none),
+            Recheck::Keep(Keep::Owned)
+        );
+        let pods = ["web-0".to_owned(), "web-1".to_owned()];
+        let keep = recheck_orphan(uid, Some(&svc), false, &pods);
+        assert_eq!(keep, Recheck::Keep(Keep::SelectsPods(pods.to_vec())));
+        let Recheck::Keep(why) = keep else {
+            unreachable!()
+        };
+        assert!(why.is_final());
+        assert!(why.to_string().contains("web-0, web-1"), "{why}");
+    }
+
+    #[test]
+    fn pod_selector_of_a_service() {
+        let mut svc = managed("ns", "web", "web", 1);
+        assert_eq!(service_pod_selector(&svc), None);
+        svc.spec = Some(k8s_openapi::api::core::v1::ServiceSpec {
+            selector: Some([("app".into(), "web".into()), ("tier".into(), "db".into())].into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            service_pod_selector(&svc).as_deref(),
+            Some("app=web,tier=db")
+        );
+    }
+
     #[test]
     fn grace_is_configurable() {
-        let svc = managed("ns", "web", "web", 31);
+        let svc = managed("ns", "web", "web", 1);
         let short = PlanConfig {
             orphan_grace: Duration::from_secs(30),
             ..cfg()
         };
-        let p = plan([&svc], [], now(), &short);
+        let first = plan([&svc], [], &Sightings::new(), now(), &short);
+        let p = plan([&svc], [], &first.sightings, at(31), &short);
         assert_eq!(p.actions.len(), 1);
         assert_eq!(p.actions[0].verb(), "delete_orphan");
-        assert!(run(&[svc], &[]).actions.is_empty());
+        assert!(run_later(&[svc], &[], &first, 31).actions.is_empty());
     }
 
     #[test]
@@ -499,13 +814,12 @@ mod tests {
     fn statefulset_using_another_service_name_does_not_save_the_orphan() {
         // The create that made "web" was rejected; "web" was re-created with serviceName "db".
         let web = sts("ns", "web", Some("db"));
-        let p = run(
-            &[
-                managed("ns", "web", "web", 600),
-                managed("ns", "db", "web", 1),
-            ],
-            &[web],
-        );
+        let services = [
+            managed("ns", "web", "web", 1),
+            managed("ns", "db", "web", 1),
+        ];
+        let first = run(&services, std::slice::from_ref(&web));
+        let p = run_later(&services, &[web], &first, 600);
         let verbs: Vec<_> = p.actions.iter().map(|a| (a.verb(), a_service(a))).collect();
         assert_eq!(verbs, [("adopt", "db"), ("delete_orphan", "web")]);
     }
@@ -608,7 +922,7 @@ mod tests {
             },
             ..cfg()
         };
-        let p = plan([], [&web], now(), &cfg);
+        let p = plan([], [&web], &Sightings::new(), now(), &cfg);
         let [Action::Heal { object, .. }] = p.actions.as_slice() else {
             panic!("expected one heal, got {:?}", p.actions);
         };
@@ -690,18 +1004,21 @@ mod tests {
             skip_namespaces: vec![],
             ..cfg()
         };
-        assert_eq!(plan([], [&web], now(), &none).actions.len(), 1);
+        assert_eq!(
+            plan([], [&web], &Sightings::new(), now(), &none)
+                .actions
+                .len(),
+            1
+        );
         assert!(run(&[], &[web]).actions.is_empty());
     }
 
     #[test]
     fn actions_are_ordered_and_stable() {
         let stss = [sts("b", "web", Some("web")), sts("a", "web", Some("web"))];
-        let svcs = [
-            managed("z", "old", "old", 9999),
-            managed("c", "old", "old", 9999),
-        ];
-        let p = run(&svcs, &stss);
+        let svcs = [managed("z", "old", "old", 1), managed("c", "old", "old", 1)];
+        let first = run(&svcs, &stss);
+        let p = run_later(&svcs, &stss, &first, 9999);
         let keys: Vec<_> = p
             .actions
             .iter()

@@ -56,8 +56,8 @@ pub struct Args {
     #[arg(long, env = "STS_WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// How long a managed Service may exist without its StatefulSet before the reconciler
-    /// deletes it (e.g. `30s`, `2m`, `1h`).
+    /// How long after the reconciler first saw a managed Service without its StatefulSet it
+    /// may delete it, if that StatefulSet never appeared (e.g. `30s`, `2m`, `1h`).
     #[arg(long, env = "STS_WEBHOOK_ORPHAN_SERVICE_GRACE", default_value = "5m", value_parser = parse_duration)]
     pub orphan_service_grace: Duration,
 }

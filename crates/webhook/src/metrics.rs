@@ -125,6 +125,7 @@ struct Inner {
     services_adopted: Counter,
     services_skipped: Family<ReasonLabels, Counter>,
     services_deleted: Counter,
+    services_kept: Family<ReasonLabels, Counter>,
     errors: Family<KindLabels, Counter>,
 }
 
@@ -174,6 +175,12 @@ impl Metrics {
             "Managed Services deleted because their StatefulSet never appeared",
             services_deleted.clone(),
         );
+        let services_kept = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "services_kept",
+            "Planned orphan deletions not done because fresh state showed the Service is not an orphan, by reason",
+            services_kept.clone(),
+        );
         let errors = Family::<KindLabels, Counter>::default();
         registry.register("errors", "Errors, by kind", errors.clone());
         Metrics {
@@ -185,6 +192,7 @@ impl Metrics {
                 services_adopted,
                 services_skipped,
                 services_deleted,
+                services_kept,
                 errors,
             }),
         }
@@ -221,6 +229,15 @@ impl Metrics {
 
     pub fn service_deleted(&self) {
         self.inner.services_deleted.inc();
+    }
+
+    /// `reason` is [`sts_model::reconcile::Keep::reason`]: `statefulset_exists`, `owned`,
+    /// `selects_pods`.
+    pub fn service_kept(&self, reason: &'static str) {
+        self.inner
+            .services_kept
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// `kind` is a short snake_case word such as `create_service`, `adopt_service`,

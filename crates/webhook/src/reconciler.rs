@@ -6,7 +6,7 @@
 //! deletes, AlreadyExists on creates), so two replicas can run it at once without leader
 //! election: the loser of a race gets a Conflict/NotFound/AlreadyExists and moves on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +14,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use sts_model::headless::HeadlessConfig;
-use sts_model::reconcile::{Action, PlanConfig, plan};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use sts_model::headless::{ADOPTED_ANNOTATION, HeadlessConfig};
+use sts_model::reconcile::{
+    Action, Keep, PlanConfig, Recheck, Sightings, plan, recheck_orphan, service_pod_selector,
+};
 use tokio::time::Instant;
 
 use crate::cache::Caches;
@@ -28,7 +30,8 @@ use crate::services::{CreateError, Ensured, ServiceWriter, ensure_service};
 /// Settings of the reconciler.
 #[derive(Clone, Debug)]
 pub struct ReconcilerConfig {
-    /// How long a managed Service may exist without its StatefulSet (`--orphan-service-grace`).
+    /// How long after first seeing a managed Service without its StatefulSet the reconciler may
+    /// delete it (`--orphan-service-grace`).
     pub orphan_grace: Duration,
     /// How healed Services are built; must match what admission uses.
     pub headless: HeadlessConfig,
@@ -66,6 +69,8 @@ enum Applied {
     /// Nothing to do after all: someone else (another replica, the user, the garbage
     /// collector) got there first, or our cache was behind.
     Raced(&'static str),
+    /// A planned delete was not done: fresh state showed the Service is not an orphan.
+    Kept(Keep),
 }
 
 /// Why applying an action failed.
@@ -80,10 +85,11 @@ enum ApplyError {
     },
     #[error("failed to create Service: {0}")]
     Create(#[from] CreateError),
-    #[error("failed to check StatefulSet {namespace}/{name} before deleting its Service: {source}")]
-    CheckStatefulSet {
+    #[error("failed to re-check {what} before deleting Service {namespace}/{service}: {source}")]
+    Recheck {
         namespace: String,
-        name: String,
+        service: String,
+        what: &'static str,
         #[source]
         source: kube::Error,
     },
@@ -102,9 +108,7 @@ impl ApplyError {
         match self {
             ApplyError::Adopt { .. } => Some("adopt_service"),
             ApplyError::Create(_) => None,
-            ApplyError::CheckStatefulSet { .. } | ApplyError::Delete { .. } => {
-                Some("delete_service")
-            }
+            ApplyError::Recheck { .. } | ApplyError::Delete { .. } => Some("delete_service"),
         }
     }
 }
@@ -139,6 +143,8 @@ pub async fn run(client: Client, caches: Caches, cfg: ReconcilerConfig, metrics:
         },
         metrics,
         retries: HashMap::new(),
+        sightings: Sightings::new(),
+        kept: HashSet::new(),
     };
     loop {
         let wake = reconciler.pass().await;
@@ -164,6 +170,12 @@ struct Reconciler {
     metrics: Arc<Metrics>,
     /// Failed actions by key, with when to try again.
     retries: HashMap<String, Retry>,
+    /// When each managed Service was first seen without its StatefulSet (see
+    /// [`sts_model::reconcile::Sightings`]); carried from pass to pass.
+    sightings: Sightings,
+    /// Services (namespace, name, UID) that a fresh check showed to be the user's for good
+    /// ([`Keep::is_final`]): never planned for deletion again by this process.
+    kept: HashSet<(String, String, String)>,
 }
 
 impl Reconciler {
@@ -173,12 +185,26 @@ impl Reconciler {
         let services = self.caches.services.state();
         let statefulsets = self.caches.statefulsets.state();
         let now = Timestamp::now();
-        let plan = plan(
+        let mut plan = plan(
             services.iter().map(AsRef::as_ref),
             statefulsets.iter().map(AsRef::as_ref),
+            &self.sightings,
             now,
             &self.plan_cfg,
         );
+        self.sightings = std::mem::take(&mut plan.sightings);
+        let sightings = &self.sightings;
+        self.kept.retain(|k| sightings.contains_key(k));
+        let kept = &self.kept;
+        plan.actions.retain(|a| match a {
+            Action::DeleteOrphan {
+                namespace,
+                service,
+                uid,
+                ..
+            } => !kept.contains(&(namespace.clone(), service.clone(), uid.clone())),
+            _ => true,
+        });
         // Forget retries of actions that are no longer planned (done by someone else).
         let keys: Vec<String> = plan.actions.iter().map(action_key).collect();
         self.retries.retain(|k, _| keys.contains(k));
@@ -198,6 +224,20 @@ impl Reconciler {
             match self.apply(action).await {
                 Ok(applied) => {
                     self.retries.remove(&key);
+                    if let (
+                        Applied::Kept(why),
+                        Action::DeleteOrphan {
+                            namespace,
+                            service,
+                            uid,
+                            ..
+                        },
+                    ) = (&applied, action)
+                        && why.is_final()
+                    {
+                        self.kept
+                            .insert((namespace.clone(), service.clone(), uid.clone()));
+                    }
                     log_applied(action, &applied);
                 }
                 Err(err) => {
@@ -234,6 +274,7 @@ impl Reconciler {
             Action::Adopt {
                 namespace,
                 service,
+                statefulset_uid,
                 resource_version,
                 owner_references,
                 ..
@@ -241,11 +282,13 @@ impl Reconciler {
                 let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
                 // A merge patch carrying resourceVersion is a precondition: if the Service
                 // changed since we looked (e.g. another replica adopted it), we get a Conflict
-                // instead of overwriting its ownerReferences.
+                // instead of overwriting its ownerReferences. The adoption mark outlives the
+                // reference, which an orphan cascade removes.
                 let patch = serde_json::json!({
                     "metadata": {
                         "resourceVersion": resource_version,
                         "ownerReferences": owner_references,
+                        "annotations": { ADOPTED_ANNOTATION: statefulset_uid },
                     }
                 });
                 match api
@@ -299,28 +342,21 @@ impl Reconciler {
                 service,
                 statefulset,
                 uid,
-                resource_version,
                 ..
             } => {
-                // Deleting is the one harmful mistake a stale cache could cause, so ask the API
-                // whether the StatefulSet exists before acting on the cache's "it does not".
-                let stss: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
-                match stss.get_opt(statefulset).await {
-                    Ok(Some(sts))
-                        if sts.spec.as_ref().and_then(|s| s.service_name.as_deref())
-                            == Some(service.as_str()) =>
-                    {
-                        return Ok(Applied::Raced("StatefulSet exists (cache was behind)"));
+                // Deleting is the one harmful mistake a stale cache could cause, so the
+                // decision is made again from the API itself, right before acting.
+                let resource_version = match self
+                    .recheck_orphan(namespace, service, statefulset, uid)
+                    .await?
+                {
+                    Recheck::Delete { resource_version } => resource_version,
+                    Recheck::Gone => return Ok(Applied::Raced("Service is gone or was replaced")),
+                    Recheck::Keep(why) => {
+                        self.metrics.service_kept(why.reason());
+                        return Ok(Applied::Kept(why));
                     }
-                    Ok(_) => {}
-                    Err(source) => {
-                        return Err(ApplyError::CheckStatefulSet {
-                            namespace: namespace.clone(),
-                            name: statefulset.clone(),
-                            source,
-                        });
-                    }
-                }
+                };
                 let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {
@@ -348,6 +384,51 @@ impl Reconciler {
                 }
             }
         }
+    }
+}
+
+impl Reconciler {
+    /// Fresh reads for [`recheck_orphan`]: the Service, the StatefulSet, and the pods the
+    /// Service selects (at most a few names: one is enough to keep it).
+    async fn recheck_orphan(
+        &self,
+        namespace: &str,
+        service: &str,
+        statefulset: &str,
+        uid: &str,
+    ) -> Result<Recheck, ApplyError> {
+        let failed = |what: &'static str| {
+            move |source| ApplyError::Recheck {
+                namespace: namespace.to_owned(),
+                service: service.to_owned(),
+                what,
+                source,
+            }
+        };
+        let stss: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
+        let uses_it = stss
+            .get_opt(statefulset)
+            .await
+            .map_err(failed("its StatefulSet"))?
+            .is_some_and(|sts| {
+                sts.spec.as_ref().and_then(|s| s.service_name.as_deref()) == Some(service)
+            });
+        let svcs: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+        let fresh = svcs.get_opt(service).await.map_err(failed("the Service"))?;
+        let mut selected = Vec::new();
+        if let Some(selector) = fresh.as_ref().and_then(service_pod_selector) {
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+            let params = ListParams::default().labels(&selector).limit(5);
+            selected = pods
+                .list_metadata(&params)
+                .await
+                .map_err(failed("the pods it selects"))?
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect();
+        }
+        Ok(recheck_orphan(uid, fresh.as_ref(), uses_it, &selected))
     }
 }
 
@@ -424,9 +505,9 @@ fn log_applied(action: &Action, applied: &Applied) {
                     "adopted Service: ownerReference to its StatefulSet added".to_owned()
                 }
                 Action::Heal { .. } => "created missing headless Service".to_owned(),
-                Action::DeleteOrphan { age, .. } => format!(
-                    "deleted orphaned Service: its StatefulSet did not appear within {}s",
-                    age.as_secs()
+                Action::DeleteOrphan { unclaimed_for, .. } => format!(
+                    "deleted orphaned Service: its StatefulSet never appeared in the {}s since the reconciler first saw the Service",
+                    unclaimed_for.as_secs()
                 ),
             };
             tracing::info!(
@@ -437,6 +518,13 @@ fn log_applied(action: &Action, applied: &Applied) {
                 "{what}"
             );
         }
+        Applied::Kept(why) => tracing::info!(
+            action = action.verb(),
+            namespace = %namespace,
+            service = %service,
+            statefulset = %statefulset,
+            "kept Service: {why}"
+        ),
         Applied::Raced(why) => tracing::debug!(
             action = action.verb(),
             namespace = %namespace,
@@ -474,12 +562,13 @@ mod tests {
             statefulset: "web".into(),
             uid: "u".into(),
             resource_version: "1".into(),
-            age: Duration::from_secs(1),
+            unclaimed_for: Duration::from_secs(1),
         };
         let adopt = Action::Adopt {
             namespace: "ns".into(),
             service: "web".into(),
             statefulset: "web".into(),
+            statefulset_uid: "s".into(),
             resource_version: "1".into(),
             owner_references: vec![],
         };

@@ -17,6 +17,7 @@
 //!
 //! Two reconcilers run side by side (as two replicas would) over one fresh namespace, and the
 //! test checks heal, adopt → garbage collection, orphan removal after the grace period, that
+//! Services of StatefulSets deleted with `--cascade=orphan` are kept, that
 //! foreign/owned/opted-out objects are left alone, and that the two replicas neither fail nor
 //! double-count.
 
@@ -27,13 +28,15 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, Namespace, PodSpec, PodTemplateSpec, Service, ServiceSpec,
+    ConfigMap, Container, ContainerPort, Namespace, Pod, PodSpec, PodTemplateSpec, Service,
+    ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use sts_model::headless::{HeadlessConfig, desired_service_in};
+use sts_model::headless::{ADOPTED_ANNOTATION, HeadlessConfig, desired_service_in};
+use sts_model::reconcile::owner_reference;
 use sts_webhook::cache::Caches;
 use sts_webhook::metrics::Metrics;
 use sts_webhook::reconciler::{self, ReconcilerConfig};
@@ -341,6 +344,94 @@ async fn reconciler_adopts_heals_and_removes_orphans() {
         orphan_gone.duration_since(orphan_created)
     );
 
+    // Regression (issue 10): `kubectl delete sts --cascade=orphan` of an adopted StatefulSet.
+    // The garbage collector removes the ownerReference and leaves the pods and the Service;
+    // the reconciler used to delete the Service within a second, its grace counted from the
+    // Service's creation. Adopted once, it is the user's to keep.
+    // The Service first, as after admission (else a reconciler heals the StatefulSet).
+    svcs.create(&pp, &managed_service(&ns, "keepme", "keepme"))
+        .await
+        .unwrap();
+    let keep_sts = stss
+        .create(&pp, &sts("keepme", "keepme", &[]))
+        .await
+        .unwrap();
+    let kept = eventually("keepme adopted", Duration::from_secs(20), || async {
+        let s = svcs.get("keepme").await.unwrap();
+        s.metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| !o.is_empty())
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(
+        kept.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ADOPTED_ANNOTATION)),
+        keep_sts.metadata.uid.as_ref(),
+        "adoption leaves its mark"
+    );
+    // The same after an adoption that left no mark (an older sts-webhook): kept because it
+    // still selects the orphaned pods. One replica, so the controller makes pod legacy-0;
+    // opted out only so that no reconciler heals it before the test creates its Service.
+    let mut legacy = sts("legacy", "legacy", &[("headless.sts.dev/inject", "false")]);
+    legacy.spec.as_mut().unwrap().replicas = Some(1);
+    let legacy = stss.create(&pp, &legacy).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually("pod legacy-0", Duration::from_secs(30), || async {
+        pods.get_opt("legacy-0").await.unwrap()
+    })
+    .await;
+    let mut legacy_svc = managed_service(&ns, "legacy", "legacy");
+    legacy_svc.metadata.owner_references = Some(vec![owner_reference(&legacy).unwrap()]);
+    svcs.create(&pp, &legacy_svc).await.unwrap();
+    for name in ["keepme", "legacy"] {
+        stss.delete(
+            name,
+            &DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Orphan),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    for name in ["keepme", "legacy"] {
+        eventually(
+            "the garbage collector removes the ownerReference",
+            Duration::from_secs(60),
+            || async {
+                let s = svcs.get(name).await.unwrap();
+                s.metadata
+                    .owner_references
+                    .is_none_or(|o| o.is_empty())
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    // Past the grace period, counted from now, and a few passes more.
+    sleep(GRACE + Duration::from_secs(4)).await;
+    for name in ["keepme", "legacy"] {
+        assert!(
+            svcs.get_opt(name).await.unwrap().is_some(),
+            "Service {name} of an orphan-deleted StatefulSet was deleted"
+        );
+    }
+    assert!(
+        pods.get_opt("legacy-0").await.unwrap().is_some(),
+        "the orphan cascade left the pod"
+    );
+    assert!(
+        total(
+            &metrics,
+            r#"sts_webhook_services_kept_total{reason="selects_pods"}"#
+        ) >= 1,
+        "legacy was kept because it selects legacy-0"
+    );
+
     // Let a few more passes run, then check what must not have been touched.
     sleep(Duration::from_secs(4)).await;
     assert!(
@@ -363,7 +454,7 @@ async fn reconciler_adopts_heals_and_removes_orphans() {
         1,
         "exactly one create across both replicas"
     );
-    assert_eq!(total(&metrics, "sts_webhook_services_adopted_total"), 1);
+    assert_eq!(total(&metrics, "sts_webhook_services_adopted_total"), 2);
     assert_eq!(total(&metrics, "sts_webhook_services_deleted_total"), 1);
     for m in &metrics {
         assert!(errors(m).is_empty(), "reconcile errors: {:?}", errors(m));

@@ -8,8 +8,11 @@
 //! NAME's when NAME is its chosen split or, with none chosen, one of its candidates.
 //!
 //! Requests: one LIST each of StatefulSets, Pods and PVCs over the scope, and of
-//! PersistentVolumes; with `--delete`, one DELETE per deletable claim, each with UID and
-//! resourceVersion preconditions so a claim that changed since it was listed is left alone.
+//! PersistentVolumes. With `--delete`, after the confirmation and right before each DELETE,
+//! the decision is made again from fresh state (GET of the claim, LIST of its namespace's
+//! StatefulSets and pods; see [`sts_model::orphans::recheck_deletion`]): a claim that a pod
+//! started to use, or that its StatefulSet wants again after a scale-up, is skipped and
+//! reported. The DELETE carries UID and resourceVersion preconditions from that fresh read.
 
 use std::io::Write;
 
@@ -21,12 +24,12 @@ use serde::Serialize;
 use sts_model::age::format_age;
 use sts_model::orphans::{
     AttributionRule, Orphan, OrphanReason, claim_capacity, find_orphans, format_bytes,
-    quantity_bytes,
+    quantity_bytes, recheck_deletion,
 };
 use tracing::debug;
 
 use crate::cli::{DryRun, OutputFormat};
-use crate::collect::{list_scope, list_volumes, map_kube_error};
+use crate::collect::{list_namespace, list_scope, list_volumes, map_kube_error};
 use crate::error::{Error, Result, Scope};
 use crate::prompt::require_confirmation;
 use crate::render::{VIEW_API_VERSION, cell, new_table, write_structured, write_table};
@@ -110,8 +113,6 @@ pub struct OrphanItem {
     pub terminating: bool,
     #[serde(skip)]
     pub uid: Option<String>,
-    #[serde(skip)]
-    pub resource_version: Option<String>,
 }
 
 impl OrphanItem {
@@ -286,7 +287,18 @@ async fn delete_claim(ctx: &Context, item: &OrphanItem, dry_run: DryRun) -> Dele
             "would be deleted (client dry run: nothing sent)".into(),
         );
     }
-    let params = delete_params(item, dry_run);
+    // Fresh state, right before acting: the prompt may have waited for minutes.
+    let resource_version = match recheck(ctx, item).await {
+        Ok(Ok(rv)) => rv,
+        Ok(Err(no_longer)) => return result(Action::Skipped, no_longer.to_string()),
+        Err(err) => {
+            return result(
+                Action::Failed,
+                format!("not deleted: could not re-check it right before deleting: {err}"),
+            );
+        }
+    };
+    let params = delete_params(item, resource_version, dry_run);
     debug!(
         verb = "delete",
         resource = "persistentvolumeclaims",
@@ -305,7 +317,7 @@ async fn delete_claim(ctx: &Context, item: &OrphanItem, dry_run: DryRun) -> Dele
         Err(kube::Error::Api(status)) if status.is_conflict() => result(
             Action::Failed,
             format!(
-                "changed since it was listed (UID/resourceVersion precondition failed): {}",
+                "changed between the re-check and the delete (UID/resourceVersion precondition failed): {}",
                 status.message
             ),
         ),
@@ -326,14 +338,61 @@ async fn delete_claim(ctx: &Context, item: &OrphanItem, dry_run: DryRun) -> Dele
     }
 }
 
-/// DELETE options: UID + resourceVersion preconditions, so a claim that was replaced or changed
-/// (e.g. a pod started using it) after we listed it is not deleted; dryRun=All for `server`.
-pub fn delete_params(item: &OrphanItem, dry_run: DryRun) -> DeleteParams {
+/// Reads the claim and its namespace's StatefulSets and pods again and re-makes the decision.
+/// The outer error is a failed read; the inner one why the claim no longer qualifies.
+async fn recheck(
+    ctx: &Context,
+    item: &OrphanItem,
+) -> Result<std::result::Result<Option<String>, sts_model::orphans::NoLongerDeletable>> {
+    let ns = item.namespace.as_str();
+    debug!(
+        verb = "get",
+        resource = "persistentvolumeclaims",
+        namespace = ns,
+        name = %item.name,
+        "API request"
+    );
+    let claims = ctx.api_in::<PersistentVolumeClaim>(ns);
+    let claim = async {
+        claims.get_opt(&item.name).await.map_err(|e| {
+            map_kube_error(
+                e,
+                "get",
+                "persistentvolumeclaims",
+                Scope::Namespace(ns.to_string()),
+                &ctx.server,
+                Some(&item.name),
+            )
+        })
+    };
+    let (claim, statefulsets, pods) = tokio::try_join!(
+        claim,
+        list_namespace::<StatefulSet>(ctx, ns, None, None),
+        list_namespace::<Pod>(ctx, ns, None, None),
+    )?;
+    let uid = item.uid.as_deref().unwrap_or_default();
+    Ok(recheck_deletion(
+        uid,
+        item.reason,
+        claim.as_ref(),
+        &statefulsets,
+        &pods,
+    ))
+}
+
+/// DELETE options: the claim's UID and its `resource_version` as re-read right before the
+/// delete, so a claim replaced or changed after that read is not deleted; dryRun=All for
+/// `server`.
+pub fn delete_params(
+    item: &OrphanItem,
+    resource_version: Option<String>,
+    dry_run: DryRun,
+) -> DeleteParams {
     DeleteParams {
         dry_run: dry_run == DryRun::Server,
         preconditions: Some(Preconditions {
             uid: item.uid.clone(),
-            resource_version: item.resource_version.clone(),
+            resource_version,
         }),
         ..DeleteParams::default()
     }
@@ -459,7 +518,6 @@ fn orphan_item(
         note,
         terminating: o.is_terminating(),
         uid: o.claim.metadata.uid.clone(),
-        resource_version: o.claim.metadata.resource_version.clone(),
     })
 }
 
@@ -742,7 +800,6 @@ mod tests {
         assert!(skipped[0].message.contains("debug"));
         // Preconditions carry the listed UID and resourceVersion.
         assert_eq!(delete[0].uid.as_deref(), Some("uid-pvc-demo-data-cache-0"));
-        assert_eq!(delete[0].resource_version.as_deref(), Some("200"));
     }
 
     #[test]
@@ -750,7 +807,8 @@ mod tests {
         let (sets, pods, claims, volumes) = objects();
         let view = build_view(&sets, &pods, &claims, Some(&volumes), None);
         let item = &view.items[0];
-        let params = delete_params(item, DryRun::Server);
+        // The resourceVersion is the one re-read right before the delete.
+        let params = delete_params(item, Some("201".into()), DryRun::Server);
         let req = kube::core::Request::new("/api/v1/namespaces/demo/persistentvolumeclaims")
             .delete(&item.name, &params)
             .unwrap();
@@ -763,9 +821,9 @@ mod tests {
         assert_eq!(body["dryRun"], serde_json::json!(["All"]));
         assert_eq!(
             body["preconditions"],
-            serde_json::json!({"uid": "uid-pvc-demo-data-cache-0", "resourceVersion": "200"})
+            serde_json::json!({"uid": "uid-pvc-demo-data-cache-0", "resourceVersion": "201"})
         );
-        let real = delete_params(item, DryRun::None);
+        let real = delete_params(item, Some("201".into()), DryRun::None);
         let req = kube::core::Request::new("/api/v1/namespaces/demo/persistentvolumeclaims")
             .delete(&item.name, &real)
             .unwrap();
