@@ -74,12 +74,29 @@ pub struct OrphanListView {
     /// Present only with `--delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<DeleteResult>>,
-    /// Claims fitting several StatefulSet/template splits: not classified. Table only.
-    #[serde(skip)]
-    pub ambiguous: Vec<String>,
+    /// Claims whose names fit several StatefulSet/template splits: not classified, never
+    /// deleted, shown in every output format.
+    pub unclassified: Vec<UnclassifiedClaim>,
     /// The StatefulSet named on the command line, if any.
     #[serde(skip)]
     pub only: Option<String>,
+}
+
+/// A claim the plugin could not classify: its name fits several StatefulSets' templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnclassifiedClaim {
+    pub namespace: String,
+    pub name: String,
+    /// Every split the name allows: `{statefulSet, template}`.
+    pub candidates: Vec<ClaimSplit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSplit {
+    pub stateful_set: String,
+    pub template: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -424,21 +441,20 @@ pub fn build_view(
         .filter(|i| i.deletable())
         .filter_map(|i| i.capacity.as_deref().and_then(quantity_bytes))
         .sum();
-    let ambiguous = report
+    let unclassified = report
         .ambiguous
         .iter()
         .filter(|(_, candidates)| candidates.iter().any(|c| keep(&c.statefulset)))
-        .map(|(claim, candidates)| {
-            let fits = candidates
+        .map(|(claim, candidates)| UnclassifiedClaim {
+            namespace: claim.metadata.namespace.clone().unwrap_or_default(),
+            name: claim.metadata.name.clone().unwrap_or_default(),
+            candidates: candidates
                 .iter()
-                .map(|c| format!("template {} of {}", c.template, c.statefulset))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            format!(
-                "{}/{} ({fits})",
-                claim.metadata.namespace.as_deref().unwrap_or_default(),
-                claim.metadata.name.as_deref().unwrap_or_default()
-            )
+                .map(|c| ClaimSplit {
+                    stateful_set: c.statefulset.clone(),
+                    template: c.template.clone(),
+                })
+                .collect(),
         })
         .collect();
     OrphanListView {
@@ -447,7 +463,7 @@ pub fn build_view(
         items,
         total_reclaimable_bytes: u64::try_from(total).unwrap_or(u64::MAX),
         results: None,
-        ambiguous,
+        unclassified,
         only: only.map(str::to_string),
     }
 }
@@ -660,11 +676,24 @@ pub fn render(
             )?;
         }
     }
-    if !view.ambiguous.is_empty() {
+    if !view.unclassified.is_empty() {
+        let claims: Vec<String> = view
+            .unclassified
+            .iter()
+            .map(|u| {
+                let fits = u
+                    .candidates
+                    .iter()
+                    .map(|c| format!("template {} of {}", c.template, c.stateful_set))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                format!("{}/{} ({fits})", u.namespace, u.name)
+            })
+            .collect();
         writeln!(
             out,
             "\nNot classified, the name fits several StatefulSets: {}",
-            view.ambiguous.join("; ")
+            claims.join("; ")
         )?;
     }
     Ok(())
@@ -863,6 +892,51 @@ mod tests {
         assert_eq!(
             String::from_utf8(empty).unwrap(),
             "No orphaned claims found.\n"
+        );
+    }
+
+    /// Issue 10, kind 3: what cannot be classified shows in every format, not only the table.
+    /// `web-a` (template `data`) and `a` (template `data-web`) both name a claim `data-web-a-0`.
+    #[test]
+    fn unclassified_claims_are_in_every_format() {
+        let web_a = statefulset("amb", "web-a")
+            .replicas(0)
+            .templates(&["data"])
+            .build();
+        let a = statefulset("amb", "a")
+            .replicas(0)
+            .templates(&["data-web"])
+            .build();
+        let claims = vec![claim("amb", "data-web-a-0").build()];
+        let view = build_view(&[web_a, a], &[], &claims, None, None);
+        assert!(view.items.is_empty());
+        let want = serde_json::json!([{
+            "namespace": "amb",
+            "name": "data-web-a-0",
+            "candidates": [
+                {"statefulSet": "a", "template": "data-web"},
+                {"statefulSet": "web-a", "template": "data"}
+            ]
+        }]);
+        for format in [OutputFormat::Json, OutputFormat::Yaml] {
+            let mut out = Vec::new();
+            render(&mut out, format, &view, false, false, now()).unwrap();
+            let value: serde_json::Value = match format {
+                OutputFormat::Json => serde_json::from_slice(&out).unwrap(),
+                _ => serde_yaml::from_slice(&out).unwrap(),
+            };
+            let mut got = value["unclassified"].clone();
+            if let Some(c) = got[0]["candidates"].as_array_mut() {
+                c.sort_by_key(|v| v["statefulSet"].as_str().unwrap_or_default().to_owned());
+            }
+            assert_eq!(got, want, "{format:?}");
+        }
+        let mut out = Vec::new();
+        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Not classified, the name fits several StatefulSets: amb/data-web-a-0"),
+            "{text}"
         );
     }
 
