@@ -347,3 +347,104 @@ async fn rollback_restores_previous_template_and_renumbers_it() -> Result<()> {
     );
     Ok(())
 }
+
+/// Issue 10, kind 2: the rollback trap (kubernetes/kubernetes#67250). 3 replicas, OrderedReady;
+/// an update whose pod cannot start (a volume naming a claim that does not exist), then a
+/// rollback. `rollback` warns first; afterwards `list` and `inspect` name the pod left on the
+/// broken revision at once (no timer), and deleting it, as they advise, ends the rollout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_trap_is_named_and_the_advice_works() -> Result<()> {
+    let ns = TestNs::new("trap").await?;
+    let name = "trap";
+    ns.create_sts(&StsFixture::new(name, 3).build()).await?;
+    let sts = ns.wait_rollout_complete(name, 3).await?;
+    let good = sts
+        .status
+        .and_then(|s| s.update_revision)
+        .context("no update revision")?;
+    // The broken update: pod trap-2 is re-created on it and can never start.
+    ns.merge_patch_sts(
+        name,
+        json!({"spec": {"template": {"spec": {"volumes": [
+            {"name": "gone", "persistentVolumeClaim": {"claimName": "does-not-exist"}}
+        ]}}}}),
+    )
+    .await?;
+    let broken = eventually("trap-2 on the broken revision", ns.timeout(), || async {
+        let sts = ns.sts().get(name).await?;
+        let update = sts
+            .status
+            .and_then(|s| s.update_revision)
+            .unwrap_or_default();
+        let pod = ns.pods().get_opt(&format!("{name}-2")).await?;
+        Ok(match pod {
+            Some(p) if update != good && revision_of(&p) == Some(update.as_str()) => {
+                Probe::Done(update)
+            }
+            other => Probe::NotYet(format!(
+                "update {update}, trap-2 {:?}",
+                other.as_ref().map(pod_summary)
+            )),
+        })
+    })
+    .await?;
+
+    // Before the rollback: the plugin says which pod it will leave stuck.
+    let dry = ns.plugin(&["rollback", name, "--dry-run=client"])?;
+    dry.expect_code(0)?;
+    ensure!(
+        dry.stdout.contains(&format!(
+            "Warning: after this rollback, pod(s) {name}-2 stay on revision {broken}"
+        )),
+        "rollback should warn about {name}-2 first:\n{}",
+        dry.stdout
+    );
+    ns.plugin(&["rollback", name, "--yes"])?.expect_code(0)?;
+    eventually("the rollback to be observed", ns.timeout(), || async {
+        let sts = ns.sts().get(name).await?;
+        let status = sts.status.clone().unwrap_or_default();
+        let observed = status.observed_generation >= sts.metadata.generation;
+        Ok(
+            if observed && status.update_revision.as_deref() == Some(good.as_str()) {
+                Probe::Done(())
+            } else {
+                Probe::NotYet(format!("{status:?}"))
+            },
+        )
+    })
+    .await?;
+
+    // What the controller did: trap-2 is still on the broken revision, not Ready.
+    let pod = ns.pods().get(&format!("{name}-2")).await?;
+    ensure!(
+        revision_of(&pod) == Some(broken.as_str()) && !is_ready(&pod),
+        "the controller should have left {name}-2 on {broken}: {}",
+        pod_summary(&pod)
+    );
+    let list = ns.plugin_json(&["list"], "StatefulSetList")?;
+    let item = find_by(&list["items"], "name", name).context("trap not listed")?;
+    ensure!(
+        item["rollout"] == "Stalled",
+        "list should say Stalled: {item}"
+    );
+    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    let warning = view["warnings"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["reason"] == "RollbackTrap"))
+        .with_context(|| format!("inspect should warn RollbackTrap: {}", view["warnings"]))?;
+    let message = warning["message"].as_str().unwrap_or_default();
+    ensure!(
+        message.contains(&format!("kubectl delete pod {name}-2")),
+        "the warning should say what to do: {message}"
+    );
+
+    // The advice: delete the pod; the controller re-creates it on the good revision.
+    ns.pods()
+        .delete(&format!("{name}-2"), &Default::default())
+        .await?;
+    ns.wait_rollout_complete(name, 3).await?;
+    let list = ns.plugin_json(&["list"], "StatefulSetList")?;
+    let item = find_by(&list["items"], "name", name).context("trap not listed")?;
+    ensure!(item["rollout"] == "Complete", "after the delete: {item}");
+    Ok(())
+}

@@ -141,6 +141,80 @@ pub fn pods_by_ordinal<'a>(sts: &StatefulSet, pods: &'a [Pod]) -> BTreeMap<i32, 
         .collect()
 }
 
+/// `spec.podManagementPolicy`, default `OrderedReady`.
+pub fn pod_management_policy(sts: &StatefulSet) -> &str {
+    sts.spec
+        .as_ref()
+        .and_then(|s| s.pod_management_policy.as_deref())
+        .unwrap_or("OrderedReady")
+}
+
+/// A pod that blocks the StatefulSet controller for good: the rollback trap of
+/// kubernetes/kubernetes#67250 (documented under "Forced rollback" in the StatefulSet concepts
+/// page). With `OrderedReady` and `RollingUpdate`, the controller replaces a pod that is not on
+/// the update revision only after that pod is Running and Ready. A pod left on a broken
+/// revision (typically after a rollback) never becomes Ready, so it is never replaced. It must
+/// be deleted by hand; the controller then re-creates it on the update revision. `Parallel`
+/// heals by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckPod {
+    pub pod: String,
+    /// The revision it runs (not the update revision).
+    pub revision: Option<String>,
+}
+
+/// The pods caught in the rollback trap (see [`StuckPod`]), highest ordinal first (the order
+/// in which the controller would replace them). Empty when the policy is `Parallel`, the
+/// strategy is not `RollingUpdate`, or no pod at or above the partition is both off the update
+/// revision and not Ready.
+pub fn rollback_trap(sts: &StatefulSet, pods: &[Pod]) -> Vec<StuckPod> {
+    if pod_management_policy(sts) != "OrderedReady" || update_strategy(sts) != "RollingUpdate" {
+        return Vec::new();
+    }
+    let Some(update) = sts
+        .status
+        .as_ref()
+        .and_then(|s| s.update_revision.as_deref())
+    else {
+        return Vec::new();
+    };
+    let range = ordinal_range(sts);
+    pods_by_ordinal(sts, pods)
+        .into_iter()
+        .rev()
+        .filter(|(o, _)| range.contains(o) && ordinal_gets_update(sts, *o))
+        .filter(|(_, p)| p.metadata.deletion_timestamp.is_none())
+        .filter(|(_, p)| pod_revision(p) != Some(update) && !pod_is_ready(p))
+        .map(|(_, p)| StuckPod {
+            pod: p.metadata.name.clone().unwrap_or_default(),
+            revision: pod_revision(p).map(str::to_string),
+        })
+        .collect()
+}
+
+/// The pods a rollback to `target` (a revision name) would leave in the rollback trap: those
+/// [`rollback_trap`] finds once `target` is the update revision. Shown before the rollback is
+/// applied, so the user knows which pod to delete afterwards.
+pub fn trap_after_rollback(sts: &StatefulSet, pods: &[Pod], target: &str) -> Vec<StuckPod> {
+    let mut after = sts.clone();
+    after.status.get_or_insert_default().update_revision = Some(target.to_string());
+    rollback_trap(&after, pods)
+}
+
+/// The sentence that names the trapped pods and what to do.
+pub fn rollback_trap_message(stuck: &[StuckPod]) -> String {
+    let names: Vec<&str> = stuck.iter().map(|s| s.pod.as_str()).collect();
+    let revision = stuck
+        .first()
+        .and_then(|s| s.revision.as_deref())
+        .unwrap_or("an old revision");
+    format!(
+        "pod(s) {} stay on revision {revision} and are not Ready; with OrderedReady the controller waits for them forever (kubernetes/kubernetes#67250): delete them (kubectl delete pod {}) and the controller re-creates them on the update revision",
+        names.join(", "),
+        names.join(" ")
+    )
+}
+
 /// Rollout state of `sts` given its pods (any pods; they are filtered with
 /// [`pods_by_ordinal`]), whether FailedCreate events were seen for it, and the time now.
 pub fn rollout_status(
@@ -183,6 +257,14 @@ pub fn rollout_status(
         return RolloutStatus {
             state: RolloutState::Complete,
             reason: None,
+        };
+    }
+    // Visible at once, no timer: the controller will never get past these pods.
+    let stuck = rollback_trap(sts, pods);
+    if !stuck.is_empty() && observed >= generation {
+        return RolloutStatus {
+            state: RolloutState::Stalled,
+            reason: Some(rollback_trap_message(&stuck)),
         };
     }
     // Past FailedCreate events do not matter once everything is in place.
@@ -314,6 +396,74 @@ mod tests {
         let none = statefulset("ns", "db").replicas(4).build();
         assert_eq!(partition_ordinal(&none), None);
         assert!(ordinal_gets_update(&none, 0));
+    }
+
+    /// Issue 10, kind 2: kubernetes/kubernetes#67250. 3 replicas, OrderedReady; an update
+    /// whose pod cannot start (web-2 on web-b, never Ready), then a rollback: current = update
+    /// = web-a again, web-2 still on web-b. Stalled at once, naming the pod and the remedy.
+    #[test]
+    fn the_rollback_trap_is_named_at_once() {
+        let sts = statefulset("ns", "web")
+            .replicas(3)
+            .revisions("web-a", "web-a")
+            .ready(2, 2)
+            .build();
+        let pods = vec![
+            pod_for(&sts, 0).revision("web-a").build(),
+            pod_for(&sts, 1).revision("web-a").build(),
+            pod_for(&sts, 2).revision("web-b").ready(false, 5).build(),
+        ];
+        let stuck = rollback_trap(&sts, &pods);
+        assert_eq!(
+            stuck,
+            vec![StuckPod {
+                pod: "web-2".into(),
+                revision: Some("web-b".into())
+            }]
+        );
+        let status = rollout_status(&sts, &pods, false, now(), DEFAULT_STALL_AFTER);
+        assert_eq!(status.state, RolloutState::Stalled);
+        let reason = status.reason.unwrap();
+        assert!(reason.contains("kubectl delete pod web-2"), "{reason}");
+        assert!(reason.contains("kubernetes/kubernetes#67250"), "{reason}");
+
+        // Parallel heals by itself; a Ready pod on an old revision is an ordinary rollout; a
+        // pod below the partition waits on purpose.
+        let parallel = statefulset("ns", "web")
+            .replicas(3)
+            .revisions("web-a", "web-a")
+            .parallel()
+            .build();
+        assert!(rollback_trap(&parallel, &pods).is_empty());
+        let ready_old = vec![
+            pod_for(&sts, 0).revision("web-a").build(),
+            pod_for(&sts, 1).revision("web-a").build(),
+            pod_for(&sts, 2).revision("web-b").build(),
+        ];
+        assert!(rollback_trap(&sts, &ready_old).is_empty());
+        let partitioned = statefulset("ns", "web")
+            .replicas(3)
+            .revisions("web-a", "web-a")
+            .partition(3)
+            .build();
+        assert!(rollback_trap(&partitioned, &pods).is_empty());
+        // A pod on the update revision that is not Ready yet is a rollout in progress.
+        let starting = vec![
+            pod_for(&sts, 0).revision("web-a").build(),
+            pod_for(&sts, 1).revision("web-a").build(),
+            pod_for(&sts, 2).revision("web-a").ready(false, 5).build(),
+        ];
+        assert!(rollback_trap(&sts, &starting).is_empty());
+
+        // Before the rollback: web-2 runs the broken update web-b and is not Ready; rolling
+        // back to web-a would trap it.
+        let updating = statefulset("ns", "web")
+            .replicas(3)
+            .revisions("web-a", "web-b")
+            .build();
+        assert!(rollback_trap(&updating, &pods).is_empty());
+        assert_eq!(trap_after_rollback(&updating, &pods, "web-a"), stuck);
+        assert!(trap_after_rollback(&updating, &pods, "web-b").is_empty());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use sts_model::orphans::{RetentionPolicy, claim_capacity, retention_policy};
 use sts_model::revision::{History, label_selector_query};
 use sts_model::rollout::{
     DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, partition,
-    partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, rollout_status,
+    partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, rollback_trap, rollout_status,
     update_strategy,
 };
 use sts_model::service_health::{ServiceHealth, service_health, service_name};
@@ -341,8 +341,13 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         });
     }
     if rollout.state == RolloutState::Stalled {
+        let trapped = !rollback_trap(sts, &input.pods).is_empty();
         warnings.push(Warning {
-            reason: "RolloutStalled".into(),
+            reason: if trapped {
+                "RollbackTrap".into()
+            } else {
+                "RolloutStalled".into()
+            },
             message: rollout.reason.clone().unwrap_or_default(),
         });
     }

@@ -12,6 +12,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 use sts_model::diff::{TemplateDiff, unified};
 use sts_model::revision::{History, RollbackPlan};
+use sts_model::rollout::{StuckPod, rollback_trap_message, trap_after_rollback};
 use tracing::debug;
 
 use crate::cli::DryRun;
@@ -48,7 +49,8 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
                 .into(),
         ));
     }
-    let objects = collect(ctx, &args.name, false).await?;
+    // With the pods: a pod left behind on a broken revision is named before anything is sent.
+    let objects = collect(ctx, &args.name, true).await?;
     let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
     let plan = history
         .plan_rollback(args.to_revision.as_deref())
@@ -60,6 +62,8 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     if plan.already_live {
         return Ok(Outcome::Success);
     }
+    let stuck = trap_after_rollback(&objects.sts, &objects.pods, &plan.target.name);
+    render_trap_warning(&mut out, &stuck)?;
     match args.dry_run {
         DryRun::Client => {
             writeln!(out, "Dry run (client): nothing was sent to the server.")?;
@@ -171,6 +175,19 @@ fn renumber_note(plan: &RollbackPlan<'_>) -> String {
             plan.target.label()
         )
     }
+}
+
+/// The rollback trap (kubernetes/kubernetes#67250), said before the rollback is applied.
+pub fn render_trap_warning(out: &mut impl Write, stuck: &[StuckPod]) -> Result<()> {
+    if stuck.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Warning: after this rollback, {}.",
+        rollback_trap_message(stuck)
+    )?;
+    Ok(())
 }
 
 fn question(history: &History, plan: &RollbackPlan<'_>) -> String {
