@@ -389,6 +389,28 @@ async fn the_rollback_trap_is_named_and_the_advice_works() -> Result<()> {
     })
     .await?;
 
+    // Issue 10, kind 2: DNS names as the endpoints publish them. trap-0 is Ready behind the
+    // headless Service: published. trap-2 never started and has no IP: no record, and why.
+    eventually(
+        "inspect to show published DNS names",
+        ns.timeout(),
+        || async {
+            let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+            let (p0, p2) = (&view["pods"][0], &view["pods"][2]);
+            let done = p0["dnsPublished"] == true
+                && p2["dnsPublished"] == false
+                && p2["dnsMissingReason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("no IP"));
+            Ok(if done {
+                Probe::Done(())
+            } else {
+                Probe::NotYet(format!("{p0}\n{p2}"))
+            })
+        },
+    )
+    .await?;
+
     // Before the rollback: the plugin says which pod it will leave stuck.
     let dry = ns.plugin(&["rollback", name, "--dry-run=client"])?;
     dry.expect_code(0)?;

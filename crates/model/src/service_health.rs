@@ -111,6 +111,135 @@ where
     })
 }
 
+/// The pod hostnames a Service's endpoints publish: what the cluster DNS serves as
+/// `<hostname>.<service>.<ns>.svc.<domain>`. The endpoint controllers list a pod under its
+/// `hostname` only when its `subdomain` names this Service, so membership here covers that rule
+/// too. Read from EndpointSlices (`discovery.k8s.io/v1`, 1.21+) or, on older servers, from the
+/// Endpoints object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedHostnames {
+    /// Hostnames of ready endpoints (with `publishNotReadyAddresses`, every endpoint is ready):
+    /// these have DNS records.
+    pub ready: std::collections::BTreeSet<String>,
+    /// Hostnames listed as not ready: no DNS record.
+    pub not_ready: std::collections::BTreeSet<String>,
+    /// `EndpointSlice` or `Endpoints`.
+    pub source: &'static str,
+}
+
+impl PublishedHostnames {
+    /// From the Service's EndpointSlices (label `kubernetes.io/service-name`). An endpoint
+    /// whose `conditions.ready` is absent counts as ready, as the API documents.
+    pub fn from_endpoint_slices(slices: &[k8s_openapi::api::discovery::v1::EndpointSlice]) -> Self {
+        let mut out = PublishedHostnames {
+            source: "EndpointSlice",
+            ..Default::default()
+        };
+        for endpoint in slices.iter().flat_map(|s| &s.endpoints) {
+            let Some(hostname) = endpoint.hostname.clone() else {
+                continue;
+            };
+            let ready = endpoint
+                .conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true);
+            if ready {
+                out.ready.insert(hostname);
+            } else {
+                out.not_ready.insert(hostname);
+            }
+        }
+        out
+    }
+
+    /// From the Service's Endpoints object: `addresses` are published, `notReadyAddresses` not.
+    pub fn from_endpoints(endpoints: &k8s_openapi::api::core::v1::Endpoints) -> Self {
+        let mut out = PublishedHostnames {
+            source: "Endpoints",
+            ..Default::default()
+        };
+        for subset in endpoints.subsets.iter().flatten() {
+            for (addresses, ready) in [
+                (&subset.addresses, true),
+                (&subset.not_ready_addresses, false),
+            ] {
+                for hostname in addresses
+                    .iter()
+                    .flatten()
+                    .filter_map(|a| a.hostname.clone())
+                {
+                    if ready {
+                        out.ready.insert(hostname);
+                    } else {
+                        out.not_ready.insert(hostname);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether a pod's stable DNS name resolves, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodDns {
+    /// The name has a record: the endpoints list the pod's hostname as ready.
+    Published,
+    /// No record, for this reason (one sentence).
+    Missing(String),
+    /// Unknown: the endpoints could not be read.
+    Unknown,
+}
+
+/// The DNS state of the pod `pod_name` (`pod` = `None` when it does not exist), given the
+/// Service's health and what its endpoints publish (`None` = could not be read). Rules from the
+/// Kubernetes docs "DNS for Services and Pods" and the StatefulSet "Stable Network ID" section:
+/// a record exists only for a pod with an IP, listed by a headless Service that selects it,
+/// and Ready — or with the Service's `publishNotReadyAddresses: true`.
+pub fn pod_dns(
+    pod_name: &str,
+    pod: Option<&k8s_openapi::api::core::v1::Pod>,
+    health: ServiceHealth,
+    publish_not_ready: bool,
+    published: Option<&PublishedHostnames>,
+) -> PodDns {
+    match health {
+        ServiceHealth::Ok => {}
+        ServiceHealth::NotSet => return PodDns::Missing("no spec.serviceName".into()),
+        ServiceHealth::Missing => return PodDns::Missing("the Service does not exist".into()),
+        ServiceHealth::NotHeadless => return PodDns::Missing("the Service is not headless".into()),
+        ServiceHealth::SelectorMismatch => {
+            return PodDns::Missing("the Service does not select the pods".into());
+        }
+    }
+    let Some(pod) = pod else {
+        return PodDns::Missing("no pod".into());
+    };
+    let Some(published) = published else {
+        return PodDns::Unknown;
+    };
+    if published.ready.contains(pod_name) {
+        return PodDns::Published;
+    }
+    let has_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .is_some_and(|ip| !ip.is_empty());
+    let not_ready = "the pod is not Ready and the Service does not publish not-ready addresses";
+    let reason = if published.not_ready.contains(pod_name) {
+        not_ready
+    } else if !has_ip {
+        "the pod has no IP yet"
+    } else if !crate::rollout::pod_is_ready(pod) && !publish_not_ready {
+        not_ready
+    } else {
+        "not in the Service's endpoints (yet)"
+    };
+    PodDns::Missing(reason.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +280,85 @@ mod tests {
         let sts = statefulset("prod", "web").build();
         let svc = service("prod", "web").cluster_ip("10.96.0.12").build();
         assert_eq!(service_health(&sts, &[svc]), ServiceHealth::NotHeadless);
+    }
+
+    /// Issue 10, kind 2: a name is shown only when the endpoints publish it.
+    #[test]
+    fn a_pod_dns_name_exists_only_when_the_endpoints_publish_it() {
+        use k8s_openapi::api::core::v1::{EndpointAddress, EndpointSubset, Endpoints};
+        use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
+        let sts = statefulset("prod", "web").replicas(3).build();
+        let ready = crate::fixtures::pod_for(&sts, 0).build();
+        let mut not_ready = crate::fixtures::pod_for(&sts, 1).ready(false, 30).build();
+        not_ready.status.as_mut().unwrap().pod_ip = Some("10.244.0.2".into());
+        let mut no_ip = crate::fixtures::pod_for(&sts, 2).ready(false, 30).build();
+        no_ip.status.as_mut().unwrap().pod_ip = None;
+        let endpoint = |host: &str, ready: bool| Endpoint {
+            hostname: Some(host.into()),
+            conditions: Some(EndpointConditions {
+                ready: Some(ready),
+                ..Default::default()
+            }),
+            addresses: vec!["10.244.0.1".into()],
+            ..Default::default()
+        };
+        let slices = [EndpointSlice {
+            address_type: "IPv4".into(),
+            endpoints: vec![endpoint("web-0", true), endpoint("web-1", false)],
+            ..Default::default()
+        }];
+        let published = PublishedHostnames::from_endpoint_slices(&slices);
+        let ok = ServiceHealth::Ok;
+        assert_eq!(
+            pod_dns("web-0", Some(&ready), ok, false, Some(&published)),
+            PodDns::Published
+        );
+        let PodDns::Missing(why) = pod_dns("web-1", Some(&not_ready), ok, false, Some(&published))
+        else {
+            panic!("web-1 is not Ready");
+        };
+        assert!(why.contains("not Ready"), "{why}");
+        let PodDns::Missing(why) = pod_dns("web-2", Some(&no_ip), ok, true, Some(&published))
+        else {
+            panic!("web-2 has no IP");
+        };
+        assert!(why.contains("no IP"), "{why}");
+        assert_eq!(
+            pod_dns("web-0", Some(&ready), ok, false, None),
+            PodDns::Unknown
+        );
+        assert_eq!(
+            pod_dns(
+                "web-0",
+                Some(&ready),
+                ServiceHealth::NotHeadless,
+                false,
+                Some(&published)
+            ),
+            PodDns::Missing("the Service is not headless".into())
+        );
+        assert_eq!(
+            pod_dns("web-0", None, ok, false, Some(&published)),
+            PodDns::Missing("no pod".into())
+        );
+        // The same from an Endpoints object (servers before discovery.k8s.io/v1).
+        let address = |host: &str| EndpointAddress {
+            hostname: Some(host.into()),
+            ip: "10.244.0.1".into(),
+            ..Default::default()
+        };
+        let endpoints = Endpoints {
+            subsets: Some(vec![EndpointSubset {
+                addresses: Some(vec![address("web-0")]),
+                not_ready_addresses: Some(vec![address("web-1")]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let old = PublishedHostnames::from_endpoints(&endpoints);
+        assert_eq!(old.source, "Endpoints");
+        assert_eq!(old.ready, published.ready);
+        assert_eq!(old.not_ready, published.not_ready);
     }
 
     #[test]

@@ -4,8 +4,12 @@
 //!
 //! Requests: StatefulSets of the namespace (to find NAME, or suggest close names), then at
 //! once: Pods and ControllerRevisions (by the StatefulSet's selector), PVCs and Services of
-//! the namespace, PersistentVolumes, Events about the StatefulSet. Seven LISTs, whatever the
-//! size.
+//! the namespace, PersistentVolumes, Events about the StatefulSet, and the governing Service's
+//! EndpointSlices (label `kubernetes.io/service-name`; on servers without
+//! `discovery.k8s.io/v1`, one GET of its Endpoints). Eight or nine requests, whatever the size.
+//!
+//! A pod's DNS name is shown only when those endpoints publish its hostname as ready; otherwise
+//! the DNS column says why there is no record.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,7 +30,9 @@ use sts_model::rollout::{
     partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, rollback_trap, rollout_status,
     update_strategy,
 };
-use sts_model::service_health::{ServiceHealth, service_health, service_name};
+use sts_model::service_health::{
+    PodDns, PublishedHostnames, ServiceHealth, pod_dns, service_health, service_name,
+};
 
 use crate::cli::OutputFormat;
 use crate::collect::{close_names, list_events_lenient, list_namespace, list_volumes};
@@ -96,6 +102,12 @@ pub struct PodRow {
     pub age: Option<String>,
     /// `<pod>.<service>.<ns>.svc.<domain>`; null when spec.serviceName is not set.
     pub dns_name: Option<String>,
+    /// Whether that name has a DNS record: the Service's endpoints list the pod as ready.
+    /// null when the endpoints could not be read.
+    pub dns_published: Option<bool>,
+    /// Why there is no record (no IP, not Ready, Service missing…); null when published or
+    /// unknown.
+    pub dns_missing_reason: Option<String>,
     pub pvcs: Vec<PvcRow>,
     #[serde(skip)]
     pub on_current_revision: bool,
@@ -134,6 +146,8 @@ pub struct InspectInput {
     pub services: Vec<Service>,
     pub revisions: Vec<ControllerRevision>,
     pub events: Vec<Event>,
+    /// What the governing Service's endpoints publish; `None` when they could not be read.
+    pub published: Option<PublishedHostnames>,
 }
 
 pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
@@ -147,13 +161,15 @@ pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
         "involvedObject.kind=StatefulSet,involvedObject.name={}",
         args.name
     );
-    let (pods, claims, volumes, services, revisions, events) = tokio::try_join!(
+    let governing = service_name(&statefulset).map(str::to_string);
+    let (pods, claims, volumes, services, revisions, events, published) = tokio::try_join!(
         list_namespace::<Pod>(ctx, namespace, selector.as_deref(), None),
         list_namespace::<PersistentVolumeClaim>(ctx, namespace, None, None),
         list_volumes(ctx),
         list_namespace::<Service>(ctx, namespace, None, None),
         list_namespace::<ControllerRevision>(ctx, namespace, selector.as_deref(), None),
         list_events_lenient(ctx, Some(namespace), &events_fields),
+        published_hostnames(ctx, namespace, governing.as_deref()),
     )?;
     let input = InspectInput {
         statefulset,
@@ -163,11 +179,81 @@ pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
         services,
         revisions,
         events,
+        published,
     };
     let now = Timestamp::now();
     let view = build_view(&input, &ctx.cluster_domain, now);
     render(&mut std::io::stdout().lock(), ctx.output, &view, ctx.color)?;
     Ok(Outcome::Success)
+}
+
+/// What the Service's endpoints publish: its EndpointSlices, or its Endpoints where the
+/// server has no `discovery.k8s.io/v1` (before 1.21). `Ok(None)` when they cannot be read
+/// (RBAC): the DNS column then says so instead of the command failing.
+async fn published_hostnames(
+    ctx: &Context,
+    namespace: &str,
+    service: Option<&str>,
+) -> Result<Option<PublishedHostnames>> {
+    use k8s_openapi::api::core::v1::Endpoints;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let Some(service) = service else {
+        return Ok(Some(PublishedHostnames::default()));
+    };
+    let scope = || Scope::Namespace(namespace.to_string());
+    // A Service has a handful of slices (one per 100 endpoints): one page.
+    let label = format!("kubernetes.io/service-name={service}");
+    tracing::debug!(verb = "list", resource = "endpointslices", namespace, labels = %label, "API request");
+    let params = kube::api::ListParams::default().labels(&label);
+    match ctx.api_in::<EndpointSlice>(namespace).list(&params).await {
+        Ok(slices) => {
+            return Ok(Some(PublishedHostnames::from_endpoint_slices(
+                &slices.items,
+            )));
+        }
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::warn!(
+                "cannot list endpointslices ({}); DNS names are shown unverified",
+                status.message
+            );
+            return Ok(None);
+        }
+        // No discovery.k8s.io/v1 on this server (before 1.21): read the Endpoints instead.
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => {
+            return Err(crate::collect::map_kube_error(
+                e,
+                "list",
+                "endpointslices",
+                scope(),
+                &ctx.server,
+                None,
+            ));
+        }
+    }
+    tracing::debug!(
+        verb = "get",
+        resource = "endpoints",
+        namespace,
+        name = service,
+        "API request"
+    );
+    match ctx.api_in::<Endpoints>(namespace).get_opt(service).await {
+        Ok(endpoints) => Ok(Some(
+            endpoints
+                .map(|e| PublishedHostnames::from_endpoints(&e))
+                .unwrap_or_default(),
+        )),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
+        Err(e) => Err(crate::collect::map_kube_error(
+            e,
+            "get",
+            "endpoints",
+            scope(),
+            &ctx.server,
+            Some(service),
+        )),
+    }
 }
 
 /// Commands about one StatefulSet work in one namespace.
@@ -207,6 +293,16 @@ pub fn pick_statefulset(
         })
 }
 
+/// The DNS column: the name when it has a record, else why not.
+fn dns_cell(pod: &PodRow) -> String {
+    match (&pod.dns_name, pod.dns_published, &pod.dns_missing_reason) {
+        (Some(name), Some(true), _) => name.clone(),
+        (_, Some(false), Some(why)) => format!("<none: {why}>"),
+        (Some(name), None, _) => format!("{name} (unverified: endpoints not readable)"),
+        _ => "<none: no spec.serviceName>".to_string(),
+    }
+}
+
 /// Pure: the inspection view from what was read.
 pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) -> InspectionView {
     let sts = &input.statefulset;
@@ -223,6 +319,17 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         name: service_name(sts).map(str::to_string),
         health: service_health(sts, &input.services),
     };
+    let publish_not_ready = service
+        .name
+        .as_deref()
+        .and_then(|svc| {
+            input
+                .services
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(svc))
+        })
+        .and_then(|s| s.spec.as_ref()?.publish_not_ready_addresses)
+        .unwrap_or(false);
     let failed_events = failed_create_events(&input.events, sts, now, FAILED_CREATE_WINDOW);
     let rollout = rollout_status(
         sts,
@@ -270,6 +377,13 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
             let pod_name = sts_model::naming::pod_name(&name, ordinal);
             let pod = by_ordinal.get(&ordinal).copied();
             let revision = pod.and_then(pod_revision).map(str::to_string);
+            let dns = pod_dns(
+                &pod_name,
+                pod,
+                service.health,
+                publish_not_ready,
+                input.published.as_ref(),
+            );
             let pvcs = templates
                 .iter()
                 .map(|t| {
@@ -313,6 +427,15 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
                     .name
                     .as_deref()
                     .map(|svc| pod_dns_name(&pod_name, svc, &namespace, cluster_domain)),
+                dns_published: match &dns {
+                    PodDns::Published => Some(true),
+                    PodDns::Missing(_) => Some(false),
+                    PodDns::Unknown => None,
+                },
+                dns_missing_reason: match dns {
+                    PodDns::Missing(why) => Some(why),
+                    _ => None,
+                },
                 ip: pod.and_then(|p| p.status.as_ref()?.pod_ip.clone()),
                 pvcs,
                 name: pod_name,
@@ -583,11 +706,7 @@ pub fn render(
                 color,
             ),
             cell(pod.age.as_deref().unwrap_or("-"), None, color),
-            cell(
-                pod.dns_name.as_deref().unwrap_or("<no service>"),
-                None,
-                color,
-            ),
+            cell(dns_cell(pod), None, color),
         ];
         if wide {
             row.push(cell(pod.ip.as_deref().unwrap_or("<none>"), None, color));
@@ -736,6 +855,12 @@ mod tests {
             volumes: Some(volumes),
             services: vec![service("prod", "db").build()],
             events: vec![],
+            // db-2 is listed as not ready by the endpoints: no DNS record.
+            published: Some(PublishedHostnames {
+                ready: ["db-0".to_owned(), "db-1".to_owned()].into(),
+                not_ready: ["db-2".to_owned()].into(),
+                source: "EndpointSlice",
+            }),
         }
     }
 
@@ -862,6 +987,13 @@ mod tests {
             serde_json::json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
         );
         let pod = &json["pods"][2];
+        // Issue 10, kind 2: db-2 is not ready in the endpoints, so its name has no record.
+        assert_eq!(pod["dnsPublished"], false);
+        assert_eq!(
+            pod["dnsMissingReason"],
+            "the pod is not Ready and the Service does not publish not-ready addresses"
+        );
+        assert_eq!(json["pods"][0]["dnsPublished"], true);
         let mut pod_keys: Vec<&str> = pod
             .as_object()
             .unwrap()
@@ -873,7 +1005,9 @@ mod tests {
             pod_keys,
             vec![
                 "age",
+                "dnsMissingReason",
                 "dnsName",
+                "dnsPublished",
                 "exists",
                 "name",
                 "node",
