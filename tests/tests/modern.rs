@@ -49,6 +49,15 @@ async fn claim_names(ns: &TestNs) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// The claims (`<template>-<pod>`) whose pod the controller does not run.
+fn claims_without_pods(claims: &BTreeSet<String>, pods: &[String]) -> BTreeSet<String> {
+    claims
+        .iter()
+        .filter(|c| !pods.iter().any(|p| c.ends_with(&format!("-{p}"))))
+        .cloned()
+        .collect()
+}
+
 /// The orphans `kubectl sts orphans NAME -o json` lists, by name.
 fn orphan_names(ns: &TestNs, sts: &str) -> Result<BTreeSet<String>> {
     let view = ns.plugin_json(&["orphans", sts], "OrphanedClaimList")?;
@@ -102,11 +111,7 @@ async fn ordinals_start_shifts_pods_partition_and_orphans() -> Result<()> {
     ns.wait_rollout_complete(name, 2).await?;
     let pods = ns.pod_names(name).await?;
     let claims = claim_names(&ns).await?;
-    let expected: BTreeSet<String> = claims
-        .iter()
-        .filter(|c| !pods.iter().any(|p| c.ends_with(&format!("-{p}"))))
-        .cloned()
-        .collect();
+    let expected = claims_without_pods(&claims, &pods);
     ensure!(
         expected == BTreeSet::from(["data-ord-7".to_owned()]),
         "after scale-down the controller kept pods {pods:?} and claims {claims:?}"
@@ -126,12 +131,7 @@ async fn ordinals_start_shifts_pods_partition_and_orphans() -> Result<()> {
         pods == ["ord-3", "ord-4"],
         "after start=3 the pods are {pods:?}"
     );
-    let claims = claim_names(&ns).await?;
-    let expected: BTreeSet<String> = claims
-        .iter()
-        .filter(|c| !pods.iter().any(|p| c.ends_with(&format!("-{p}"))))
-        .cloned()
-        .collect();
+    let expected = claims_without_pods(&claim_names(&ns).await?, &pods);
     let view = ns.plugin_json(&["orphans", name], "OrphanedClaimList")?;
     ensure!(
         names_of(&view["items"])
