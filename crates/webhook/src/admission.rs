@@ -325,17 +325,16 @@ fn avoid_a_taken_name(state: &AppState, body: &[u8], m: &mut Mutation<'_>) {
         return;
     }
     let taken = target.name.to_string();
-    let why = "selects other pods";
     match alternative_service_name(&taken, &sts, |n| state.caches.service(namespace, n)) {
         Some(free) => {
             m.warnings.push(format!(
-                "Service {namespace}/{taken} already exists and {why}, so it would never give these pods DNS names; spec.serviceName is {free:?} instead"
+                "Service {namespace}/{taken} already exists and selects other pods, so it would never give these pods DNS names; spec.serviceName is {free:?} instead"
             ));
             target.name = Cow::Owned(free.clone());
             m.add_service_name = Some(free);
         }
         None => m.warnings.push(format!(
-            "Service {namespace}/{taken} already exists and {why}, and {taken}-2 … {taken}-9 are taken too: these pods get no DNS names; set spec.serviceName yourself"
+            "Service {namespace}/{taken} already exists and selects other pods, and {taken}-2 … {taken}-9 are taken too: these pods get no DNS names; set spec.serviceName yourself"
         )),
     }
 }
