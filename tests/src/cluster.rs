@@ -329,6 +329,12 @@ impl LocalCluster {
     pub fn client(&self) -> kube::Client {
         self.client.clone()
     }
+    /// The CA kube-apiserver trusts for client certificates (`--client-ca-file`): its
+    /// certificate and private key (PEM files), for tests that issue their own client
+    /// certificates.
+    pub fn client_ca(&self) -> (&Path, &Path) {
+        (&self.pki.ca.issued.cert_file, &self.pki.ca.issued.key_file)
+    }
     pub fn binaries(&self) -> &Binaries {
         &self.binaries
     }

@@ -36,6 +36,15 @@ pub fn e2e_env(cluster: &LocalCluster, control_url: Option<&str>) -> Vec<(String
             cluster.dir().as_os_str().to_owned(),
         ),
     ];
+    let (ca_cert, ca_key) = cluster.client_ca();
+    env.push((
+        "STS_E2E_CLIENT_CA_CERT".to_owned(),
+        ca_cert.as_os_str().to_owned(),
+    ));
+    env.push((
+        "STS_E2E_CLIENT_CA_KEY".to_owned(),
+        ca_key.as_os_str().to_owned(),
+    ));
     if let Some(url) = control_url {
         env.push((control::CONTROL_URL_ENV.to_owned(), OsString::from(url)));
     }

@@ -188,6 +188,9 @@ pub fn map_kube_error(
     name: Option<&str>,
 ) -> Error {
     match err {
+        kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
+            server: server.to_string(),
+        },
         kube::Error::Api(status) if status.is_forbidden() => Error::Forbidden {
             verb,
             resource: resource.to_string(),
@@ -220,13 +223,22 @@ pub fn map_kube_error(
                 )
             },
         },
-        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => Error::Unreachable {
-            server: server.to_string(),
-            verb,
-            resource: resource.to_string(),
-            scope,
-            detail: error_chain(&e),
-        },
+        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+            let detail = error_chain(&e);
+            match certificate_verify_failure(&detail) {
+                Some(reason) => Error::ServerNotTrusted {
+                    server: server.to_string(),
+                    reason,
+                },
+                None => Error::Unreachable {
+                    server: server.to_string(),
+                    verb,
+                    resource: resource.to_string(),
+                    scope,
+                    detail,
+                },
+            }
+        }
         other => Error::Api {
             verb,
             resource: resource.to_string(),
@@ -234,6 +246,18 @@ pub fn map_kube_error(
             detail: error_chain(&other),
         },
     }
+}
+
+/// OpenSSL's reason when the server's certificate did not verify: its error reads
+/// `…:certificate verify failed:<file>:<line>:: <X509 verify reason>` (`hostname mismatch`,
+/// `unable to get local issuer certificate`, `certificate has expired`, …).
+fn certificate_verify_failure(detail: &str) -> Option<String> {
+    let at = detail.find("certificate verify failed")?;
+    let rest = &detail[at..];
+    let reason = rest
+        .split_once(":: ")
+        .map_or("certificate verify failed", |(_, r)| r);
+    Some(reason.lines().next().unwrap_or(reason).trim().to_string())
 }
 
 /// A human name for a resource plural, for NotFound messages.
@@ -313,6 +337,42 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_untrusted_server_certificate_is_named_with_its_reason() {
+        let err = kube::Error::Service(Box::new(std::io::Error::other(
+            "client error (Connect): error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:ssl/statem/statem_clnt.c:2125:: hostname mismatch",
+        )));
+        let mapped = map_kube_error(err, "list", "pods", Scope::Cluster, "https://h:6443/", None);
+        assert_eq!(
+            mapped.to_string(),
+            "the API server at https://h:6443/ presented a certificate that does not verify: hostname mismatch\nhint: check certificate-authority(-data) and tls-server-name of the cluster in your kubeconfig (kubectl refuses this server too)"
+        );
+        let refused = kube::Error::Service(Box::new(std::io::Error::other("Connection refused")));
+        assert!(matches!(
+            map_kube_error(refused, "list", "pods", Scope::Cluster, "s", None),
+            Error::Unreachable { .. }
+        ));
+    }
+
+    #[test]
+    fn http_401_says_the_credentials_were_not_accepted() {
+        let status = kube::core::Status::failure("Unauthorized", "Unauthorized").with_code(401);
+        let mapped = map_kube_error(
+            kube::Error::Api(Box::new(status)),
+            "list",
+            "pods",
+            Scope::Cluster,
+            "https://h:6443/",
+            None,
+        );
+        assert!(matches!(mapped, Error::Unauthorized { .. }), "{mapped:?}");
+        assert!(
+            mapped
+                .to_string()
+                .contains("did not accept the credentials")
+        );
+    }
 
     #[test]
     fn close_names_prefers_small_edits_and_substrings() {

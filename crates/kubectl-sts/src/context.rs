@@ -52,10 +52,7 @@ impl Context {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config).map_err(|source| Error::Client {
-            server: server.clone(),
-            source,
-        })?;
+        let client = crate::client::build(&config)?;
         Ok(Self {
             client,
             server,

@@ -60,6 +60,28 @@ pub enum Error {
         source: kube::Error,
     },
 
+    /// The kubeconfig's certificates or keys cannot be loaded into the TLS stack.
+    #[error("cannot set up TLS for {server}: {detail}")]
+    Tls { server: String, detail: String },
+
+    /// The server's certificate did not verify against the kubeconfig's trust settings.
+    #[error(
+        "the API server at {server} presented a certificate that does not verify: {reason}\nhint: check certificate-authority(-data) and tls-server-name of the cluster in your kubeconfig (kubectl refuses this server too)"
+    )]
+    ServerNotTrusted { server: String, reason: String },
+
+    /// HTTP 401: the server did not accept the kubeconfig user's credentials.
+    #[error(
+        "the API server at {server} did not accept the credentials of the kubeconfig's user (HTTP 401 Unauthorized)\nhint: an expired or revoked token, or a client certificate from another cluster's CA; `kubectl auth whoami` shows who the server thinks you are"
+    )]
+    Unauthorized { server: String },
+
+    /// The kubeconfig sets `proxy-url`, which the plugin does not support yet.
+    #[error(
+        "the kubeconfig sets proxy-url {proxy} for {server}; kubectl-sts does not support proxies yet (nothing was sent)"
+    )]
+    UnsupportedProxy { server: String, proxy: String },
+
     #[error(
         "cannot reach the Kubernetes API server at {server} ({verb} {resource} {scope}): {detail}"
     )]

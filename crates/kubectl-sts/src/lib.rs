@@ -4,6 +4,7 @@
 //! `sts-model`) → *render* (to `impl Write`).
 
 pub mod cli;
+pub mod client;
 pub mod cmd;
 pub mod collect;
 pub mod context;

@@ -1,0 +1,155 @@
+//! The plugin's Kubernetes client, on OpenSSL rather than rustls.
+//!
+//! Why: the plugin must work wherever kubectl works, and kubectl verifies with Go's
+//! `crypto/tls`/`crypto/x509`, which accept kubeconfigs that rustls refuses:
+//! - X.509 **v1** client certificates (microk8s issues them); rustls ≥ 0.23.23 rejects them
+//!   with `UnsupportedCertVersion` (rustls/rustls#2364, closed as not planned);
+//! - a `certificate-authority-data` that holds the server's own (leaf) certificate rather than
+//!   a CA: Go trusts any certificate in the pool as an anchor (kube-rs/kube#1767). OpenSSL does
+//!   the same with `X509_V_FLAG_PARTIAL_CHAIN`, set here.
+//!
+//! Like client-go (`k8s.io/client-go/transport`), a kubeconfig CA replaces the system roots
+//! instead of adding to them, `insecure-skip-tls-verify` turns verification off, and
+//! `tls-server-name` is both the SNI and the name the server certificate is checked against.
+//!
+//! The webhook keeps rustls (it builds its client with `kube::Client::try_from`); the plugin
+//! assembles the same middleware stack as kube's default client (base URI, auth incl. exec
+//! plugins and token refresh, extra headers, retry of 429/503/504, timeouts) around an OpenSSL
+//! connector, so the choice does not depend on Cargo feature unification in the workspace.
+
+use std::net::IpAddr;
+
+use hyper_openssl::client::legacy::HttpsConnector;
+use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
+use kube::client::retry::RetryPolicy;
+use kube::{Client, Config};
+use openssl::ssl::{ConnectConfiguration, SslConnectorBuilder, SslVerifyMode};
+use openssl::x509::X509;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::{X509CheckFlags, X509VerifyFlags};
+use tower::retry::RetryLayer;
+use tower::{BoxError, ServiceBuilder};
+
+use crate::error::{Error, Result};
+
+/// A client for `config`'s API server over OpenSSL.
+///
+/// Errors: [`Error::Client`] when the kubeconfig's credentials cannot be used (unreadable key,
+/// failing exec plugin set-up), [`Error::Tls`] when its certificates cannot be loaded,
+/// [`Error::UnsupportedProxy`] when it sets `proxy-url` (not supported yet; nothing is sent).
+pub fn build(config: &Config) -> Result<Client> {
+    let server = config.cluster_url.to_string();
+    if let Some(proxy) = &config.proxy_url {
+        return Err(Error::UnsupportedProxy {
+            server,
+            proxy: proxy.to_string(),
+        });
+    }
+    let client_err = |source| Error::Client {
+        server: server.clone(),
+        source,
+    };
+    let tls = ssl_connector(config).map_err(|detail| Error::Tls {
+        server: server.clone(),
+        detail,
+    })?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let mut https = HttpsConnector::with_connector(http, tls).map_err(|e| Error::Tls {
+        server: server.clone(),
+        detail: e.to_string(),
+    })?;
+    let verify = PerConnection {
+        skip_verify: config.accept_invalid_certs,
+        server_name: config.tls_server_name.clone(),
+    };
+    https.set_callback(move |ssl, _uri| verify.apply(ssl));
+
+    let mut connector = TimeoutConnector::new(https);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    let http_client =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(
+            config
+                .default_retry
+                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+        )
+        .option_layer(config.auth_layer().map_err(client_err)?)
+        .layer(config.extra_headers_layer().map_err(client_err)?)
+        .map_err(BoxError::from)
+        .service(http_client);
+    Ok(Client::new(service, config.default_namespace.clone()))
+}
+
+/// The TLS context: the client identity (kubeconfig or exec plugin) from kube, and the trust
+/// store as client-go builds it.
+fn ssl_connector(config: &Config) -> std::result::Result<SslConnectorBuilder, String> {
+    let mut builder = config
+        .openssl_ssl_connector_builder()
+        .map_err(|e| e.to_string())?;
+    if let Some(roots) = &config.root_cert {
+        builder.set_cert_store(trust_store(roots)?);
+    }
+    Ok(builder)
+}
+
+/// Only the kubeconfig's CA certificates (DER), each a trust anchor even when it is not
+/// self-signed, as in Go's `x509.CertPool`.
+fn trust_store(roots: &[Vec<u8>]) -> std::result::Result<openssl::x509::store::X509Store, String> {
+    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
+    for (i, der) in roots.iter().enumerate() {
+        let cert = X509::from_der(der)
+            .map_err(|e| format!("certificate {} of certificate-authority: {e}", i + 1))?;
+        store
+            .add_cert(cert)
+            .map_err(|e| format!("certificate {} of certificate-authority: {e}", i + 1))?;
+    }
+    store
+        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(|e| e.to_string())?;
+    Ok(store.build())
+}
+
+/// What is set on each connection before its handshake.
+#[derive(Clone)]
+struct PerConnection {
+    /// `insecure-skip-tls-verify: true`.
+    skip_verify: bool,
+    /// `tls-server-name`: replaces the URL's host for SNI and certificate verification.
+    server_name: Option<String>,
+}
+
+impl PerConnection {
+    fn apply(
+        &self,
+        ssl: &mut ConnectConfiguration,
+    ) -> std::result::Result<(), openssl::error::ErrorStack> {
+        if self.skip_verify {
+            ssl.set_verify(SslVerifyMode::NONE);
+        }
+        let Some(name) = &self.server_name else {
+            return Ok(());
+        };
+        // hyper-openssl would set SNI and the expected host from the URL after this callback.
+        ssl.set_use_server_name_indication(false);
+        ssl.set_verify_hostname(false);
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match name.parse::<IpAddr>() {
+            // No SNI for an IP address (RFC 6066 §3), as Go's crypto/tls.
+            Ok(ip) => param.set_ip(ip),
+            Err(_) => {
+                param.set_host(name)?;
+                ssl.set_hostname(name)
+            }
+        }
+    }
+}
