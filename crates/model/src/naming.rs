@@ -7,6 +7,7 @@
 //! done in [`crate::orphans`].
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
 
 /// Longest StatefulSet name whose revision label still fits: pods carry `<sts>-<hash>` (hash up
 /// to 10 characters) in label `controller-revision-hash`, and label values are limited to 63.
@@ -94,6 +95,24 @@ pub fn pod_ordinal(statefulset: &str, pod: &str) -> Option<i32> {
     parse_ordinal(rest)
 }
 
+/// The pod label the StatefulSet controller sets to the pod's ordinal (KEP-4017, GA in 1.32;
+/// `k8s.io/api/apps/v1` `PodIndexLabel`). Older servers do not set it.
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+
+/// The ordinal of `pod` as a pod of `statefulset`: from [`POD_INDEX_LABEL`] when the pod has it
+/// (the controller's own record, servers ≥ 1.32), else from the name. Either way the pod must
+/// be named `<statefulset>-<digits>`; a label that is not an ordinal is ignored.
+pub fn statefulset_pod_ordinal(statefulset: &str, pod: &Pod) -> Option<i32> {
+    let from_name = pod_ordinal(statefulset, pod.metadata.name.as_deref()?)?;
+    let from_label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(POD_INDEX_LABEL))
+        .and_then(|v| parse_ordinal(v));
+    Some(from_label.unwrap_or(from_name))
+}
+
 /// If `claim` is `<template>-<statefulset>-<ordinal>` for this StatefulSet, return the
 /// template name and ordinal. The template must be non-empty.
 pub fn split_claim_for_statefulset<'a>(
@@ -159,6 +178,46 @@ mod tests {
         assert_eq!(split_ordinal("web"), None);
         assert_eq!(split_ordinal("-3"), None);
         assert_eq!(split_ordinal("web-x"), None);
+    }
+
+    #[test]
+    fn pod_index_label_gives_the_ordinal_when_present() {
+        let pod = |name: &str, label: Option<&str>| {
+            let mut p = Pod::default();
+            p.metadata.name = Some(name.to_string());
+            if let Some(v) = label {
+                p.metadata.labels = Some([(POD_INDEX_LABEL.to_string(), v.to_string())].into());
+            }
+            p
+        };
+        assert_eq!(statefulset_pod_ordinal("web", &pod("web-3", None)), Some(3));
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("web-3", Some("3"))),
+            Some(3)
+        );
+        // The label is the controller's record of the ordinal: it wins.
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("web-3", Some("7"))),
+            Some(7)
+        );
+        // Not an ordinal: the name decides.
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("web-3", Some("x"))),
+            Some(3)
+        );
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("web-3", Some("-1"))),
+            Some(3)
+        );
+        // Not named like a pod of this StatefulSet: not its pod, whatever the label says.
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("webx-3", Some("3"))),
+            None
+        );
+        assert_eq!(
+            statefulset_pod_ordinal("web", &pod("web-a", Some("3"))),
+            None
+        );
     }
 
     #[test]

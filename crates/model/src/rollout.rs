@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use serde::{Deserialize, Serialize};
 
-use crate::naming::{ordinal_range, ordinals_start, pod_ordinal};
+use crate::naming::{ordinal_range, ordinals_start, statefulset_pod_ordinal};
 
 /// Label on every StatefulSet pod holding the *full* revision name (`<sts>-<hash>`).
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -84,6 +84,61 @@ pub fn partition_ordinal(sts: &StatefulSet) -> Option<i32> {
     (p > 0).then(|| ordinals_start(sts).saturating_add(p))
 }
 
+/// `spec.updateStrategy.rollingUpdate.maxUnavailable` as written (`2` or `"50%"`), for
+/// RollingUpdate only. Beta and on by default since 1.35 (KEP-961, feature gate
+/// `MaxUnavailableStatefulSet`); older servers drop the field, so `None` there.
+pub fn max_unavailable(sts: &StatefulSet) -> Option<String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    if update_strategy(sts) != "RollingUpdate" {
+        return None;
+    }
+    let value = sts
+        .spec
+        .as_ref()?
+        .update_strategy
+        .as_ref()?
+        .rolling_update
+        .as_ref()?
+        .max_unavailable
+        .as_ref()?;
+    Some(match value {
+        IntOrString::Int(i) => i.to_string(),
+        IntOrString::String(s) => s.clone(),
+    })
+}
+
+/// How many of the StatefulSet's pods ([`pods_by_ordinal`]) are Ready, counted from the pods
+/// themselves: the live evidence. `status.readyReplicas` is the controller's last count and
+/// lags behind (or stops, when kube-controller-manager is down); compare with
+/// [`ReadyCount::status_disagrees`].
+pub fn ready_count(sts: &StatefulSet, pods: &[Pod]) -> ReadyCount {
+    let from_pods = pods_by_ordinal(sts, pods)
+        .values()
+        .filter(|p| pod_is_ready(p))
+        .count();
+    ReadyCount {
+        pods: i32::try_from(from_pods).unwrap_or(i32::MAX),
+        status: sts.status.as_ref().and_then(|s| s.ready_replicas),
+    }
+}
+
+/// Ready pods as counted from the pods, and as the StatefulSet's status last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyCount {
+    /// Pods whose Ready condition is True.
+    pub pods: i32,
+    /// `status.readyReplicas` (absent = never written, read as 0).
+    pub status: Option<i32>,
+}
+
+impl ReadyCount {
+    /// The status' count when it differs from the pods' (the status is stale).
+    pub fn status_disagrees(&self) -> Option<i32> {
+        let status = self.status.unwrap_or(0);
+        (status != self.pods).then_some(status)
+    }
+}
+
 /// The full revision name a pod runs (label `controller-revision-hash`).
 pub fn pod_revision(pod: &Pod) -> Option<&str> {
     pod.metadata
@@ -123,6 +178,7 @@ fn ready_condition(pod: &Pod) -> Option<(bool, Option<Timestamp>)> {
 
 /// Pods of `sts`, by ordinal: same namespace, named `<sts>-<ordinal>`, and not controlled by
 /// some other object (a controller ownerReference, when present, must be this StatefulSet).
+/// The ordinal comes from the pod-index label when present ([`statefulset_pod_ordinal`]).
 pub fn pods_by_ordinal<'a>(sts: &StatefulSet, pods: &'a [Pod]) -> BTreeMap<i32, &'a Pod> {
     let name = sts.metadata.name.as_deref().unwrap_or_default();
     let namespace = sts.metadata.namespace.as_deref();
@@ -137,7 +193,7 @@ pub fn pods_by_ordinal<'a>(sts: &StatefulSet, pods: &'a [Pod]) -> BTreeMap<i32, 
                 .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)));
             controller.is_none_or(|r| r.kind == "StatefulSet" && Some(r.uid.as_str()) == uid)
         })
-        .filter_map(|p| Some((pod_ordinal(name, p.metadata.name.as_deref()?)?, p)))
+        .filter_map(|p| Some((statefulset_pod_ordinal(name, p)?, p)))
         .collect()
 }
 
@@ -316,7 +372,13 @@ pub fn rollout_status(
             extra.len()
         )
     } else if !not_ready.is_empty() {
-        format!("{} pod(s) not ready", not_ready.len())
+        match max_unavailable(sts) {
+            Some(max) => format!(
+                "{} pod(s) not ready; maxUnavailable {max} lets the controller take down that many at a time",
+                not_ready.len()
+            ),
+            None => format!("{} pod(s) not ready", not_ready.len()),
+        }
     } else if update_strategy(sts) == "OnDelete" && !stale.is_empty() {
         format!(
             "OnDelete: {} pod(s) keep the old revision until deleted by hand",
@@ -378,6 +440,55 @@ mod tests {
 
     fn state(sts: &StatefulSet, pods: &[Pod]) -> RolloutState {
         rollout_status(sts, pods, false, now(), DEFAULT_STALL_AFTER).state
+    }
+
+    #[test]
+    fn ready_is_counted_from_the_pods_and_a_stale_status_is_told_apart() {
+        // The status still says 3 ready; the pods say web-2 is not.
+        let sts = statefulset("ns", "web").replicas(3).ready(3, 3).build();
+        let pods = vec![
+            pod_for(&sts, 0).build(),
+            pod_for(&sts, 1).build(),
+            pod_for(&sts, 2).ready(false, 5).build(),
+        ];
+        let count = ready_count(&sts, &pods);
+        assert_eq!(count.pods, 2);
+        assert_eq!(count.status_disagrees(), Some(3));
+        // Agreeing counts: nothing to tell.
+        let fresh = statefulset("ns", "web").replicas(3).ready(2, 2).build();
+        assert_eq!(ready_count(&fresh, &pods).status_disagrees(), None);
+        // Pods of another StatefulSet do not count.
+        let other = statefulset("ns", "webx").replicas(1).build();
+        let mut more = pods.clone();
+        more.push(pod_for(&other, 0).build());
+        assert_eq!(ready_count(&sts, &more).pods, 2);
+    }
+
+    #[test]
+    fn max_unavailable_only_for_rolling_update() {
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let mut sts = statefulset("ns", "web").replicas(4).build();
+        assert_eq!(max_unavailable(&sts), None);
+        let strategy = sts
+            .spec
+            .as_mut()
+            .and_then(|s| s.update_strategy.as_mut())
+            .expect("fixture has an update strategy");
+        strategy
+            .rolling_update
+            .get_or_insert_default()
+            .max_unavailable = Some(IntOrString::String("50%".into()));
+        assert_eq!(max_unavailable(&sts).as_deref(), Some("50%"));
+        let strategy = sts.spec.as_mut().and_then(|s| s.update_strategy.as_mut());
+        let strategy = strategy.expect("fixture has an update strategy");
+        strategy
+            .rolling_update
+            .get_or_insert_default()
+            .max_unavailable = Some(IntOrString::Int(2));
+        assert_eq!(max_unavailable(&sts).as_deref(), Some("2"));
+        let strategy = sts.spec.as_mut().and_then(|s| s.update_strategy.as_mut());
+        strategy.expect("fixture has an update strategy").type_ = Some("OnDelete".into());
+        assert_eq!(max_unavailable(&sts), None);
     }
 
     #[test]

@@ -26,9 +26,9 @@ use sts_model::naming::{
 use sts_model::orphans::{RetentionPolicy, claim_capacity, retention_policy};
 use sts_model::revision::{History, label_selector_query};
 use sts_model::rollout::{
-    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, partition,
-    partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, rollback_trap, rollout_status,
-    update_strategy,
+    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
+    partition, partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, ready_count,
+    rollback_trap, rollout_status, update_strategy,
 };
 use sts_model::service_health::{
     PodDns, PublishedHostnames, ServiceHealth, pod_dns, service_health, service_name,
@@ -61,6 +61,12 @@ pub struct InspectionView {
     pub strategy: String,
     pub partition: i32,
     pub max_unavailable: Option<String>,
+    /// Ready pods, counted from the pods' Ready conditions (not `status.readyReplicas`).
+    pub ready_replicas: i32,
+    /// `status.readyReplicas` when it differs from the pods' count (a stale status); else
+    /// absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_ready_replicas: Option<i32>,
     pub pod_management_policy: String,
     pub ordinals_start: i32,
     pub retention_policy: RetentionPolicy,
@@ -71,8 +77,6 @@ pub struct InspectionView {
     pub pods: Vec<PodRow>,
     pub warnings: Vec<Warning>,
     // Table-only details.
-    #[serde(skip)]
-    pub ready_replicas: i32,
     #[serde(skip)]
     pub current_number: Option<i64>,
     #[serde(skip)]
@@ -510,26 +514,16 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         }
     }
 
+    let ready = ready_count(sts, &input.pods);
     InspectionView {
         api_version: VIEW_API_VERSION,
         kind: "StatefulSetInspection",
         replicas: desired_replicas(sts),
-        ready_replicas: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        ready_replicas: ready.pods,
+        status_ready_replicas: ready.status_disagrees(),
         strategy: update_strategy(sts).to_string(),
         partition: partition(sts),
-        max_unavailable: spec
-            .and_then(|s| {
-                s.update_strategy
-                    .as_ref()?
-                    .rolling_update
-                    .as_ref()?
-                    .max_unavailable
-                    .as_ref()
-            })
-            .map(|m| match m {
-                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
-                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
-            }),
+        max_unavailable: max_unavailable(sts),
         pod_management_policy: spec
             .and_then(|s| s.pod_management_policy.clone())
             .unwrap_or_else(|| "OrderedReady".to_string()),
@@ -624,7 +618,13 @@ pub fn render(
         ("Namespace", view.namespace.clone()),
         (
             "Replicas",
-            format!("{} desired, {} ready", view.replicas, view.ready_replicas),
+            match view.status_ready_replicas {
+                None => format!("{} desired, {} ready", view.replicas, view.ready_replicas),
+                Some(status) => format!(
+                    "{} desired, {} ready (from the pods; the StatefulSet's status still says {status}: the controller has not caught up)",
+                    view.replicas, view.ready_replicas
+                ),
+            },
         ),
         ("Update strategy", strategy),
         ("Pod management", view.pod_management_policy.clone()),
@@ -973,6 +973,7 @@ mod tests {
                 "partition",
                 "podManagementPolicy",
                 "pods",
+                "readyReplicas",
                 "replicas",
                 "retentionPolicy",
                 "rollout",

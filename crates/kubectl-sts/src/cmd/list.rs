@@ -16,8 +16,8 @@ use sts_model::age::format_age;
 use sts_model::orphans::{ClaimOrigin, attribute_claim, find_orphans};
 use sts_model::revision::History;
 use sts_model::rollout::{
-    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, partition,
-    rollout_status, update_strategy,
+    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
+    partition, ready_count, rollout_status, update_strategy,
 };
 use sts_model::service_health::{service_health, service_name};
 
@@ -51,7 +51,17 @@ pub struct ListItem {
     pub namespace: String,
     pub name: String,
     pub replicas: i32,
+    /// Ready pods, counted from the pods' Ready conditions (not `status.readyReplicas`).
     pub ready_replicas: i32,
+    /// `status.readyReplicas` when it differs from the pods' count (a stale status); else
+    /// absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_ready_replicas: Option<i32>,
+    pub strategy: String,
+    pub partition: i32,
+    /// `rollingUpdate.maxUnavailable` as written; absent when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<String>,
     pub current_revision: Option<String>,
     pub update_revision: Option<String>,
     pub rollout: RolloutState,
@@ -63,10 +73,6 @@ pub struct ListItem {
     pub current_number: Option<i64>,
     #[serde(skip)]
     pub update_number: Option<i64>,
-    #[serde(skip)]
-    pub strategy: String,
-    #[serde(skip)]
-    pub partition: i32,
     #[serde(skip)]
     pub created: Option<Timestamp>,
     #[serde(skip)]
@@ -191,9 +197,12 @@ pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
             let failed =
                 !failed_create_events(&input.events, sts, now, FAILED_CREATE_WINDOW).is_empty();
             let rollout = rollout_status(sts, &input.pods, failed, now, DEFAULT_STALL_AFTER);
+            let ready = ready_count(sts, &input.pods);
             ListItem {
                 replicas: sts_model::naming::desired_replicas(sts),
-                ready_replicas: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                ready_replicas: ready.pods,
+                status_ready_replicas: ready.status_disagrees(),
+                max_unavailable: max_unavailable(sts),
                 current_number: number(&current_revision),
                 update_number: number(&update_revision),
                 current_revision,
@@ -310,7 +319,14 @@ pub fn render(
         ]);
         if wide {
             row.extend([
-                cell(&item.strategy, None, color),
+                cell(
+                    match &item.max_unavailable {
+                        Some(max) => format!("{} (maxUnavailable {max})", item.strategy),
+                        None => item.strategy.clone(),
+                    },
+                    None,
+                    color,
+                ),
                 cell(item.partition.to_string(), None, color),
                 cell(
                     item.current_revision.as_deref().unwrap_or("<none>"),
@@ -472,11 +488,13 @@ mod tests {
                 "name",
                 "namespace",
                 "orphanCount",
+                "partition",
                 "pvcCount",
                 "readyReplicas",
                 "replicas",
                 "rollout",
                 "service",
+                "strategy",
                 "updateRevision"
             ]
         );
