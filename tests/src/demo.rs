@@ -150,12 +150,20 @@ impl Demo {
         for line in manifest.lines() {
             println!("    {line}");
         }
-        // kubectl 1.20's client-side schema still calls serviceName required; the server does not.
-        self.kubectl(
-            &["apply", "--validate=false", "-n", NAMESPACE, "-f", "-"],
-            Some(manifest),
-        )
-        .await
+        // Before 1.33 the OpenAPI schema calls serviceName required, so kubectl's validation
+        // refuses the manifest that the server itself accepts; from 1.33 it is optional.
+        let minor = self
+            .client
+            .apiserver_version()
+            .await
+            .ok()
+            .and_then(|v| v.minor.trim_end_matches('+').parse::<u32>().ok());
+        let mut args = vec!["apply"];
+        if minor.is_none_or(|m| m < 33) {
+            args.push("--validate=false");
+        }
+        args.extend(["-n", NAMESPACE, "-f", "-"]);
+        self.kubectl(&args, Some(manifest)).await
     }
 
     /// `kubectl scale`, shown to the viewer, then waits for the pods to settle.

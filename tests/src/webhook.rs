@@ -9,7 +9,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::certs::{ClusterPki, Issued};
 use crate::error::{HarnessError, Result};
@@ -158,7 +158,14 @@ impl WebhookRunner {
 
     /// Creates or updates the MutatingWebhookConfiguration pointing at this process.
     pub async fn register(&self, client: &kube::Client) -> Result<()> {
-        let mwc = configuration(&self.url(), &self.ca_pem)?;
+        let minor = client
+            .apiserver_version()
+            .await
+            .ok()
+            .and_then(|v| v.minor.trim_end_matches('+').parse::<u32>().ok());
+        // matchConditions are GA in 1.30; older servers would drop the field anyway.
+        let with_conditions = minor.is_some_and(|m| m >= 30);
+        let mwc = configuration(&self.url(), &self.ca_pem, with_conditions)?;
         let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
         api.patch(
             CONFIGURATION_NAME,
@@ -225,10 +232,32 @@ impl WebhookRunner {
     }
 }
 
-/// The configuration the local harness registers (mirrors deploy/, but URL-based).
-pub fn configuration(url: &str, ca_pem: &str) -> Result<MutatingWebhookConfiguration> {
+/// The `matchConditions` of deploy/base/mutatingwebhookconfiguration.yaml (name, CEL
+/// expression); a unit test keeps the two equal.
+pub const MATCH_CONDITIONS: &[(&str, &str)] = &[(
+    "create-or-update-without-service-name",
+    "request.operation == 'CREATE' || !has(object.spec.serviceName) || object.spec.serviceName == ''",
+)];
+
+/// The `matchConditions` JSON of [`MATCH_CONDITIONS`].
+pub fn match_conditions_json() -> Value {
+    Value::Array(
+        MATCH_CONDITIONS
+            .iter()
+            .map(|(name, expression)| json!({ "name": name, "expression": expression }))
+            .collect(),
+    )
+}
+
+/// The configuration the local harness registers (mirrors deploy/, but URL-based), with
+/// deploy/'s `matchConditions` when `with_match_conditions` (servers >= 1.30).
+pub fn configuration(
+    url: &str,
+    ca_pem: &str,
+    with_match_conditions: bool,
+) -> Result<MutatingWebhookConfiguration> {
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
-    serde_json::from_value(json!({
+    let mut value = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": { "name": CONFIGURATION_NAME, "labels": { "app.kubernetes.io/name": "sts-webhook" } },
@@ -254,8 +283,13 @@ pub fn configuration(url: &str, ca_pem: &str) -> Result<MutatingWebhookConfigura
                 "key": "headless.sts.dev/inject", "operator": "NotIn", "values": ["false"],
             }]},
         }],
-    }))
-    .map_err(|e| HarnessError::setup("building the MutatingWebhookConfiguration", e.to_string()))
+    });
+    if with_match_conditions {
+        value["webhooks"][0]["matchConditions"] = match_conditions_json();
+    }
+    serde_json::from_value(value).map_err(|e| {
+        HarnessError::setup("building the MutatingWebhookConfiguration", e.to_string())
+    })
 }
 
 /// `<dir of the running executable>/sts-webhook`: binaries of one cargo build sit together.
@@ -309,7 +343,7 @@ mod tests {
 
     #[test]
     fn configuration_matches_the_contract() {
-        let mwc = configuration("https://127.0.0.1:1234/mutate", "PEM").unwrap();
+        let mwc = configuration("https://127.0.0.1:1234/mutate", "PEM", true).unwrap();
         let v = serde_json::to_value(&mwc).unwrap();
         let w = &v["webhooks"][0];
         assert_eq!(w["name"], WEBHOOK_NAME);
@@ -325,6 +359,24 @@ mod tests {
         assert_eq!(
             w["objectSelector"]["matchExpressions"][0]["values"],
             json!(["false"])
+        );
+        assert_eq!(w["matchConditions"], match_conditions_json());
+        let old = configuration("https://127.0.0.1:1234/mutate", "PEM", false).unwrap();
+        let old = serde_json::to_value(&old).unwrap();
+        assert!(old["webhooks"][0].get("matchConditions").is_none());
+    }
+
+    #[test]
+    fn match_conditions_are_the_ones_deploy_ships() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/base/mutatingwebhookconfiguration.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let deployed: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(
+            deployed["webhooks"][0]["matchConditions"],
+            match_conditions_json(),
+            "{} and tests/src/webhook.rs MATCH_CONDITIONS differ",
+            path.display()
         );
     }
 }

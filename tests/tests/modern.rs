@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use common::*;
@@ -194,5 +195,313 @@ async fn retention_policy_delete_leaves_no_orphans() -> Result<()> {
         orphan_names(&ns, name)?.is_empty(),
         "whenDeleted: Delete leaves no orphans"
     );
+    Ok(())
+}
+
+/// The minor version of the server, failing (as [`require_current_server`]) below `min`.
+async fn require_minor(ns: &TestNs, min: u32, feature: &str) -> Result<u32> {
+    let minor = require_current_server(ns).await?;
+    if minor < min {
+        bail!("{feature} needs Kubernetes >= 1.{min}, the server is 1.{minor}: not applicable");
+    }
+    Ok(minor)
+}
+
+/// The pod-index label (GA 1.32): the controller labels each pod with its ordinal, and the
+/// ordinals `inspect` shows are those labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinals_are_the_controllers_pod_index_labels() -> Result<()> {
+    let ns = TestNs::new("pod-index").await?;
+    require_current_server(&ns).await?;
+    let name = "idx";
+    let mut sts = StsFixture::new(name, 3).build();
+    sts.spec.as_mut().context("spec")?.ordinals = Some(StatefulSetOrdinals { start: Some(2) });
+    ns.create_sts(&sts).await?;
+    ns.wait_rollout_complete(name, 3).await?;
+    let mut labelled = BTreeSet::new();
+    for pod in pods_of(&ns.pods(), name).await? {
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let index = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(sts_model::naming::POD_INDEX_LABEL))
+            .with_context(|| format!("the controller did not label pod {pod_name} with its index"))?
+            .parse::<i64>()?;
+        labelled.insert((pod_name, index));
+    }
+    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    let shown: BTreeSet<(String, i64)> = view["pods"]
+        .as_array()
+        .context("pods[]")?
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_owned(),
+                p["ordinal"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    ensure!(
+        shown == labelled,
+        "inspect should show the ordinals of the pod-index labels {labelled:?}, shows {shown:?}"
+    );
+    Ok(())
+}
+
+/// `maxUnavailable: 2` (beta, on by default since 1.35) with Parallel pods: an update whose
+/// pods cannot start leaves as many pods down as the controller allowed; `inspect` and `list`
+/// show the setting, and the rollout is Rolling with the not-ready count the API shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_unavailable_is_shown_and_the_rollout_follows_it() -> Result<()> {
+    let ns = TestNs::new("max-unavailable").await?;
+    require_minor(&ns, 35, "rollingUpdate.maxUnavailable").await?;
+    let name = "mu";
+    let mut sts = StsFixture::new(name, 4).build();
+    let spec = sts.spec.as_mut().context("spec")?;
+    spec.pod_management_policy = Some("Parallel".into());
+    spec.update_strategy = Some(serde_json::from_value(json!({
+        "type": "RollingUpdate",
+        "rollingUpdate": { "maxUnavailable": 2 }
+    }))?);
+    ns.create_sts(&sts).await?;
+    ns.wait_rollout_complete(name, 4).await?;
+    let stored = ns.sts().get(name).await?;
+    ensure!(
+        sts_model::rollout::max_unavailable(&stored).as_deref() == Some("2"),
+        "the server dropped maxUnavailable (feature gate MaxUnavailableStatefulSet off?)"
+    );
+    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    ensure!(
+        view["maxUnavailable"] == "2",
+        "inspect: {}",
+        view["maxUnavailable"]
+    );
+    let list = ns.plugin_json(&["list"], "StatefulSetList")?;
+    let item = find_by(&list["items"], "name", name).context("list has the StatefulSet")?;
+    ensure!(item["maxUnavailable"] == "2", "list: {item}");
+    let wide = ns.plugin(&["list", "-o", "wide"])?;
+    wide.expect_code(0)?;
+    ensure!(
+        wide.stdout.contains("RollingUpdate (maxUnavailable 2)"),
+        "list -o wide:\n{}",
+        wide.stdout
+    );
+
+    // A template whose pods can never start: a volume naming a claim that does not exist.
+    ns.merge_patch_sts(
+        name,
+        json!({"spec": {"template": {"spec": {"volumes": [
+            {"name": "broken", "persistentVolumeClaim": {"claimName": "does-not-exist"}}
+        ]}}}}),
+    )
+    .await?;
+    // Wait until the controller has taken down what it will: the not-ready count stops moving.
+    let last = std::sync::Mutex::new((usize::MAX, std::time::Instant::now()));
+    let down = eventually(
+        "the controller to stop taking pods down",
+        ns.timeout(),
+        || {
+            let last = &last;
+            let ns = &ns;
+            async move {
+                let pods = pods_of(&ns.pods(), name).await?;
+                let down = 4 - pods.iter().filter(|p| is_ready(p)).count();
+                let mut last = last.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                if down != last.0 {
+                    *last = (down, std::time::Instant::now());
+                }
+                Ok(if down > 0 && last.1.elapsed() > Duration::from_secs(5) {
+                    Probe::Done(down)
+                } else {
+                    Probe::NotYet(format!("{down} pod(s) down"))
+                })
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        down == 2,
+        "with maxUnavailable 2 the controller should take down 2 pods, took down {down}"
+    );
+    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
+    ensure!(view["rollout"] == "Rolling", "rollout: {}", view["rollout"]);
+    let table = ns.plugin(&["inspect", name])?;
+    table.expect_code(0)?;
+    ensure!(
+        table
+            .stdout
+            .contains(&format!("{down} pod(s) not ready; maxUnavailable 2")),
+        "inspect should explain the {down} pods down by maxUnavailable:\n{}",
+        table.stdout
+    );
+    let not_ready_shown = view["pods"]
+        .as_array()
+        .context("pods[]")?
+        .iter()
+        .filter(|p| p["ready"] == false)
+        .count();
+    ensure!(
+        not_ready_shown == down,
+        "inspect shows {not_ready_shown} pods not ready, the API {down}"
+    );
+    Ok(())
+}
+
+/// `spec.serviceName` optional since 1.33: the real kubectl applies a manifest without it (no
+/// `--validate=false`), the webhook injects a name and creates the Service; a preset name that
+/// is not a DNS label is refused by the server, and the webhook's warning says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_name_may_be_absent_and_an_invalid_one_is_explained() -> Result<()> {
+    let ns = TestNs::new("svcname-optional").await?;
+    require_minor(&ns, 33, "an optional spec.serviceName").await?;
+    let name = "opt";
+    let manifest = serde_yaml::to_string(&StsFixture::new(name, 1).build())?;
+    ensure!(!manifest.contains("serviceName"), "{manifest}");
+    ns.kubectl(&["apply", "-f", "-"], &manifest)?
+        .expect_code(0)?;
+    let stored = ns.sts().get(name).await?;
+    let injected = stored
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_name.clone())
+        .filter(|s| !s.is_empty())
+        .context("the webhook did not inject spec.serviceName")?;
+    ns.wait_service(&injected).await?;
+
+    let bad = serde_yaml::to_string(&StsFixture::new("bad", 1).service_name("Web_Peers").build())?;
+    let run = ns.kubectl(&["apply", "-f", "-"], &bad)?;
+    ensure!(
+        run.code != Some(0),
+        "the server should refuse serviceName Web_Peers: {run:?}"
+    );
+    ensure!(
+        run.stderr.contains("spec.serviceName"),
+        "the server's refusal names the field: {}",
+        run.stderr
+    );
+    ensure!(
+        run.stderr.contains("Warning:") && run.stderr.contains("Web_Peers"),
+        "the webhook's warning explains the name: {}",
+        run.stderr
+    );
+    ensure!(
+        ns.sts().get_opt("bad").await?.is_none(),
+        "nothing was created"
+    );
+    Ok(())
+}
+
+/// The `matchConditions` that deploy/ ships (GA 1.30), evaluated by the real apiserver: an
+/// extra webhook with exactly those conditions, `failurePolicy: Fail` and nothing behind its
+/// URL is refused when it is called, so every write shows whether the apiserver called it. A
+/// CREATE and an UPDATE without `serviceName` call it; an UPDATE that keeps `serviceName` (a
+/// label, a scale, a new image) does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_match_conditions_call_the_webhook_only_when_needed() -> Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use kube::Api;
+    use kube::api::PostParams;
+
+    let marker = format!("mc-{}", std::process::id());
+    let ns = TestNs::with_labels(
+        "match-conditions",
+        [("sts-e2e.dev/match-conditions".to_string(), marker.clone())].into(),
+    )
+    .await?;
+    require_minor(&ns, 30, "webhook matchConditions").await?;
+    let deployed: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(
+        workspace_root().join("deploy/base/mutatingwebhookconfiguration.yaml"),
+    )?)?;
+    let conditions = deployed["webhooks"][0]["matchConditions"].clone();
+    ensure!(
+        conditions.as_array().is_some_and(|c| !c.is_empty()),
+        "deploy/ has no matchConditions"
+    );
+
+    // The StatefulSet to update, created before the failing webhook exists.
+    let name = "mc";
+    ns.create_sts(&StsFixture::new(name, 1).build()).await?;
+
+    let hook = "match-conditions.e2e.sts.dev";
+    let config_name = format!("sts-e2e-{}", ns.name);
+    let client_config = match ns.env.mode {
+        Mode::Local => json!({ "url": "https://127.0.0.1:1/mutate" }),
+        Mode::External => json!({
+            "service": { "namespace": ns.name, "name": "no-such-webhook", "path": "/mutate", "port": 443 }
+        }),
+    };
+    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": { "name": config_name, "labels": { "sts-e2e.dev/suite": "e2e" } },
+        "webhooks": [{
+            "name": hook,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 2,
+            "clientConfig": client_config,
+            "namespaceSelector": { "matchLabels": { "sts-e2e.dev/match-conditions": marker } },
+            "rules": deployed["webhooks"][0]["rules"],
+            "matchConditions": conditions,
+        }]
+    }))?;
+    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
+        .create(&PostParams::default(), &config)
+        .await
+        .context("registering the failing webhook")?;
+    let _guard = WebhookConfigGuard {
+        name: config_name.clone(),
+    };
+    let called = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.message.contains(hook));
+
+    // CREATE: called (dry run, once the apiserver has picked up the configuration).
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let probe = StsFixture::new("probe", 1).build();
+    let sts_api = ns.sts();
+    eventually(
+        "a CREATE to call the failing webhook",
+        ns.timeout(),
+        || async {
+            Ok(match sts_api.create(&dry, &probe).await {
+                Err(e) if called(&e) => Probe::Done(()),
+                Err(e) => return Err(e.into()),
+                Ok(_) => {
+                    Probe::NotYet("dry-run create admitted: configuration not active yet".into())
+                }
+            })
+        },
+    )
+    .await?;
+
+    // UPDATEs that keep serviceName: not called.
+    ns.merge_patch_sts(name, json!({"metadata": {"labels": {"touched": "yes"}}}))
+        .await
+        .context("a label UPDATE keeping serviceName must not call the webhook")?;
+    ns.set_image(name, "main", IMAGE_V2)
+        .await
+        .context("an image UPDATE keeping serviceName must not call the webhook")?;
+
+    // An UPDATE (PUT) whose object has no serviceName, as an operator's desired object: called.
+    let mut live = ns.sts().get(name).await?;
+    ensure!(
+        live.spec
+            .as_ref()
+            .and_then(|s| s.service_name.as_deref())
+            .is_some_and(|s| !s.is_empty()),
+        "the real webhook injected serviceName at create"
+    );
+    if let Some(spec) = live.spec.as_mut() {
+        spec.service_name = None;
+    }
+    match ns.sts().replace(name, &PostParams::default(), &live).await {
+        Err(e) if called(&e) => {}
+        Err(e) => bail!("the UPDATE without serviceName failed otherwise: {e}"),
+        Ok(_) => {
+            bail!("an UPDATE without serviceName must call the webhook (it restores the name)")
+        }
+    }
     Ok(())
 }

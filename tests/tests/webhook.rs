@@ -248,28 +248,6 @@ async fn opt_out_label_means_nothing_is_injected() -> Result<()> {
     Ok(())
 }
 
-/// Cluster-scoped guard: deletes the extra MutatingWebhookConfiguration on drop.
-struct WebhookConfigGuard {
-    name: String,
-}
-
-impl Drop for WebhookConfigGuard {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let kubeconfig = env().kubeconfig.clone();
-        let res = std::thread::spawn(move || {
-            delete_cluster_object::<MutatingWebhookConfiguration>(&kubeconfig, &name)
-        })
-        .join();
-        if !matches!(res, Ok(Ok(()))) {
-            eprintln!(
-                "warning: could not delete MutatingWebhookConfiguration {}",
-                self.name
-            );
-        }
-    }
-}
-
 /// The webhook cannot be reached: with failurePolicy Ignore the StatefulSet is still admitted,
 /// and the reconciler later gives it its Service.
 ///

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -152,7 +153,7 @@ fn kubectl_sts_path() -> Result<PathBuf> {
         })
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     // CARGO_MANIFEST_DIR is `<workspace>/tests`.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -569,7 +570,6 @@ where
 
 /// Fail early, with a clear message, when the cluster has no sts-webhook registered.
 async fn preflight(client: &Client) -> Result<()> {
-    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
     let configs = Api::<MutatingWebhookConfiguration>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -828,5 +828,27 @@ impl Pty {
     /// A stdin for a child process: the terminal side.
     pub fn child_stdin(&self) -> Result<std::process::Stdio> {
         Ok(std::process::Stdio::from(self.slave.try_clone()?))
+    }
+}
+
+/// Deletes a MutatingWebhookConfiguration a test registered, when dropped (also on failure).
+pub struct WebhookConfigGuard {
+    pub name: String,
+}
+
+impl Drop for WebhookConfigGuard {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let kubeconfig = env().kubeconfig.clone();
+        let res = std::thread::spawn(move || {
+            delete_cluster_object::<MutatingWebhookConfiguration>(&kubeconfig, &name)
+        })
+        .join();
+        if !matches!(res, Ok(Ok(()))) {
+            eprintln!(
+                "warning: could not delete MutatingWebhookConfiguration {}",
+                self.name
+            );
+        }
     }
 }
