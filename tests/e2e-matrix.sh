@@ -37,9 +37,12 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
   versions=("$("$KUBEBUILDER_ASSETS/kube-apiserver" --version 2>/dev/null | awk '{print $2}')")
   echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS: running once, on ${versions[0]:-its binaries}" >&2
 fi
-# tests/tests/modern.rs needs Kubernetes >= 1.32 (ordinals.start, PVC retention policy); on
-# older servers it is left out and reported as not applicable, never as passed.
-MODERN_MIN_MINOR=32
+# tests/tests/modern.rs needs a current release, Kubernetes >= 1.35 (ordinals.start, PVC
+# retention policy, pod-index label, maxUnavailable, optional serviceName, matchConditions);
+# the webhook-free variant (MutatingAdmissionPolicy) needs >= 1.36. On older servers they are
+# left out and reported as not applicable, never as passed.
+MODERN_MIN_MINOR=35
+POLICY_MIN_MINOR=36
 for version in "${versions[@]}"; do
   export STS_K8S_VERSION=${version#v}
   minor=$(echo "${version#v}" | cut -d. -f2)
@@ -53,6 +56,13 @@ for version in "${versions[@]}"; do
   stage "$version" e2e "$bin/sts-cluster" run --webhook -- cargo nextest run -p sts-e2e "${filter[@]}"
   stage "$version" reconciler "$bin/sts-cluster" run -- \
     cargo nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
+  # deploy/admission-policy on a cluster of its own (its binding covers every namespace).
+  if [[ $minor =~ ^[0-9]+$ ]] && ((minor < POLICY_MIN_MINOR)); then
+    report+=("$(printf '%-8s  %-12s  %5s   %-6s  %s' "$version" "adm-policy" "-" "n/a" "1 test not applicable (MutatingAdmissionPolicy needs Kubernetes >= 1.$POLICY_MIN_MINOR)")")
+  else
+    stage "$version" adm-policy "$bin/sts-cluster" run -- \
+      cargo nextest run -p sts-webhook --test admission_policy_cluster --run-ignored only
+  fi
 done
 
 echo

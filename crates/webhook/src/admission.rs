@@ -51,8 +51,17 @@ pub struct AppState {
 
 /// The webhook's routes. Public so tests drive it with `tower::ServiceExt::oneshot`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/mutate", post(mutate_handler))
+    routes(Router::new().route("/mutate", post(mutate_handler)), state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: `--mode=reconciler`, where admission is done by a
+/// MutatingAdmissionPolicy.
+pub fn probe_router(state: AppState) -> Router {
+    routes(Router::new(), state)
+}
+
+fn routes(router: Router<Arc<AppState>>, state: AppState) -> Router {
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))

@@ -12,17 +12,25 @@ use sts_model::dns::ServiceNameTemplate;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "sts-webhook", version, about)]
 pub struct Args {
-    /// Address to serve HTTPS on.
+    /// `webhook`: serve `/mutate` (and the probes and metrics) over HTTPS, and reconcile.
+    /// `reconciler`: only reconcile, with the probes and metrics over plain HTTP; for clusters
+    /// where a MutatingAdmissionPolicy sets serviceName (deploy/admission-policy, >= 1.36).
+    #[arg(long, env = "STS_WEBHOOK_MODE", value_enum, default_value_t = Mode::Webhook)]
+    pub mode: Mode,
+
+    /// Address to serve on (HTTPS in webhook mode, HTTP in reconciler mode).
     #[arg(long, env = "STS_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
 
-    /// PEM certificate chain to serve (reloaded when the file changes).
+    /// PEM certificate chain to serve (reloaded when the file changes). Required in webhook
+    /// mode.
     #[arg(long, env = "STS_WEBHOOK_TLS_CERT")]
-    pub tls_cert: PathBuf,
+    pub tls_cert: Option<PathBuf>,
 
-    /// PEM private key of --tls-cert (reloaded when the file changes).
+    /// PEM private key of --tls-cert (reloaded when the file changes). Required in webhook
+    /// mode.
     #[arg(long, env = "STS_WEBHOOK_TLS_KEY")]
-    pub tls_key: PathBuf,
+    pub tls_key: Option<PathBuf>,
 
     /// PEM CA bundle; when set, clients must present a certificate signed by it (mTLS).
     #[arg(long, env = "STS_WEBHOOK_CLIENT_CA")]
@@ -60,6 +68,29 @@ pub struct Args {
     /// may delete it, if that StatefulSet never appeared (e.g. `30s`, `2m`, `1h`).
     #[arg(long, env = "STS_WEBHOOK_ORPHAN_SERVICE_GRACE", default_value = "5m", value_parser = parse_duration)]
     pub orphan_service_grace: Duration,
+}
+
+/// What the process serves (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The admission webhook and the reconciler.
+    Webhook,
+    /// Only the reconciler (admission is done by a MutatingAdmissionPolicy).
+    Reconciler,
+}
+
+impl Args {
+    /// The serving certificate and key files; an error naming the flags when webhook mode
+    /// lacks them.
+    pub fn tls_files(&self) -> Result<(&std::path::Path, &std::path::Path), String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok((cert, key)),
+            _ => Err(
+                "--tls-cert and --tls-key are required in webhook mode (the apiserver only calls webhooks over HTTPS); use --mode=reconciler to run only the reconciler"
+                    .to_string(),
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -130,5 +161,20 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("{name}"), "{err}");
+    }
+
+    #[test]
+    fn reconciler_mode_needs_no_certificates_and_webhook_mode_does() {
+        let a = Args::try_parse_from(["sts-webhook", "--mode", "reconciler"]).unwrap();
+        assert_eq!(a.mode, Mode::Reconciler);
+        let a = Args::try_parse_from(["sts-webhook"]).unwrap();
+        assert_eq!(a.mode, Mode::Webhook);
+        assert!(
+            a.tls_files()
+                .unwrap_err()
+                .contains("--tls-cert and --tls-key")
+        );
+        let a = Args::try_parse_from(["sts-webhook", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        assert!(a.tls_files().is_ok());
     }
 }

@@ -23,8 +23,8 @@ use sts_model::headless::HeadlessConfig;
 use sts_model::mutation::MutationConfig;
 use tokio::net::TcpListener;
 
-pub use admission::{AppState, router};
-pub use config::{Args, LogFormat};
+pub use admission::{AppState, probe_router, router};
+pub use config::{Args, LogFormat, Mode};
 
 /// How often the certificate files are checked for changes.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -74,10 +74,20 @@ async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
     kube::Client::try_from(config).context("failed to build the Kubernetes client")
 }
 
-/// Runs the webhook until SIGTERM/Ctrl-C: caches, reconciler, certificate reloader, server.
+/// Runs the webhook until SIGTERM/Ctrl-C: caches, reconciler, and in webhook mode the
+/// certificate reloader and the HTTPS server (in reconciler mode a plain HTTP server with the
+/// probes and metrics only).
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cert = tls::ReloadingCert::load(&args.tls_cert, &args.tls_key)?;
-    let tls_config = Arc::new(tls::server_config(cert.clone(), args.client_ca.as_deref())?);
+    // Certificates first: a webhook without them cannot serve, so fail before anything starts.
+    let tls = match args.mode {
+        Mode::Webhook => {
+            let (cert_file, key_file) = args.tls_files().map_err(anyhow::Error::msg)?;
+            let cert = tls::ReloadingCert::load(cert_file, key_file)?;
+            let config = Arc::new(tls::server_config(cert.clone(), args.client_ca.as_deref())?);
+            Some((cert, config))
+        }
+        Mode::Reconciler => None,
+    };
     let client = kube_client(&args).await?;
     let metrics = metrics::Metrics::new();
     let headless = HeadlessConfig {
@@ -86,7 +96,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let (caches, watch) = cache::Caches::start(client.clone());
     let watch_task = tokio::spawn(watch);
-    let reload_task = tokio::spawn(cert.clone().watch(CERT_POLL_INTERVAL));
     let reconciler_cfg = reconciler::ReconcilerConfig {
         orphan_grace: args.orphan_service_grace,
         headless: headless.clone(),
@@ -109,29 +118,49 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         create_timeout: Duration::from_secs(3),
     };
-    let app = router(state).layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        Duration::from_secs(10),
-    ));
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
-    tracing::info!(
-        listen = %listener.local_addr().unwrap_or(args.listen),
-        template = %args.service_name_template,
-        mtls = args.client_ca.is_some(),
-        "serving /mutate over HTTPS"
-    );
-    server::serve(
-        listener,
-        tls_config,
-        app,
-        server::ServeOptions::default(),
-        server::shutdown_signal(),
-    )
-    .await;
+    let listen = listener.local_addr().unwrap_or(args.listen);
+    let reload_task = match tls {
+        Some((cert, tls_config)) => {
+            let reload_task = tokio::spawn(cert.watch(CERT_POLL_INTERVAL));
+            let app = router(state).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(10),
+            ));
+            tracing::info!(
+                %listen,
+                template = %args.service_name_template,
+                mtls = args.client_ca.is_some(),
+                "serving /mutate over HTTPS"
+            );
+            server::serve(
+                listener,
+                tls_config,
+                app,
+                server::ServeOptions::default(),
+                server::shutdown_signal(),
+            )
+            .await;
+            Some(reload_task)
+        }
+        None => {
+            tracing::info!(
+                %listen,
+                "reconciler mode: no /mutate; serving /healthz, /readyz and /metrics over HTTP"
+            );
+            axum::serve(listener, probe_router(state))
+                .with_graceful_shutdown(server::shutdown_signal())
+                .await
+                .context("the probe server failed")?;
+            None
+        }
+    };
     reconciler_task.abort();
-    reload_task.abort();
+    if let Some(task) = reload_task {
+        task.abort();
+    }
     watch_task.abort();
     tracing::info!("stopped");
     Ok(())
