@@ -508,3 +508,105 @@ async fn deploys_match_conditions_call_the_webhook_only_when_needed() -> Result<
     }
     Ok(())
 }
+
+/// Retention `whenDeleted: Delete` while another pod still mounts a claim: deleting the
+/// StatefulSet makes the garbage collector delete its claims, but `kubernetes.io/pvc-protection`
+/// holds back the one in use. `orphans` shows it as OwnerGone, used by that pod, already
+/// terminating, and `--delete` leaves it alone; it goes when the pod does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_gone_claim_is_held_back_by_the_pod_that_mounts_it() -> Result<()> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::PostParams;
+
+    let ns = TestNs::new("held-back").await?;
+    require_current_server(&ns).await?;
+    let name = "hold";
+    let claim = "data-hold-0";
+    let mut sts = StsFixture::new(name, 1).claim_template("data").build();
+    sts.spec
+        .as_mut()
+        .context("spec")?
+        .persistent_volume_claim_retention_policy = Some(
+        k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+            when_deleted: Some("Delete".into()),
+            when_scaled: Some("Retain".into()),
+        },
+    );
+    ns.create_sts(&sts).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+    let holder: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "holder" },
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main", "image": IMAGE_V1,
+                "volumeMounts": [{ "name": "d", "mountPath": "/data" }]
+            }],
+            "volumes": [{ "name": "d", "persistentVolumeClaim": { "claimName": claim } }]
+        }
+    }))?;
+    ns.pods().create(&PostParams::default(), &holder).await?;
+    eventually("pod holder to run", ns.timeout(), || async {
+        let pod = ns.pods().get("holder").await?;
+        Ok(if is_ready(&pod) {
+            Probe::Done(())
+        } else {
+            Probe::NotYet(pod_summary(&pod))
+        })
+    })
+    .await?;
+
+    ns.sts().delete(name, &DeleteParams::background()).await?;
+    ns.wait_gone::<Pod>("hold-0").await?;
+    // What the cluster did: the garbage collector deleted the claim, pvc-protection keeps it.
+    let held = eventually(
+        "the garbage collector to delete the claim",
+        ns.timeout(),
+        || async {
+            let pvc = ns.pvcs().get(claim).await?;
+            Ok(if pvc.metadata.deletion_timestamp.is_some() {
+                Probe::Done(pvc)
+            } else {
+                Probe::NotYet("no deletionTimestamp yet".into())
+            })
+        },
+    )
+    .await?;
+    ensure!(
+        held.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "kubernetes.io/pvc-protection"),
+        "the claim is held by pvc-protection: {:?}",
+        held.metadata.finalizers
+    );
+
+    let view = ns.plugin_json(&["orphans"], "OrphanedClaimList")?;
+    let item = find_by(&view["items"], "name", claim).context("orphans lists the held claim")?;
+    ensure!(
+        item["reason"] == "OwnerGone"
+            && item["usedBy"] == json!(["holder"])
+            && item["terminating"] == true,
+        "{claim} should be OwnerGone, used by holder, terminating: {item}"
+    );
+    let table = ns.plugin(&["orphans"])?;
+    ensure!(
+        table.stdout.contains("(Terminating)"),
+        "the table says it is terminating:\n{}",
+        table.stdout
+    );
+    let deleted = ns.plugin_json(&["orphans", "--delete", "--yes"], "OrphanedClaimList")?;
+    let result = find_by(&deleted["results"], "name", claim).context("a result for the claim")?;
+    ensure!(result["action"] == "Skipped", "--delete skips it: {result}");
+
+    ns.pods().delete("holder", &DeleteParams::default()).await?;
+    ns.wait_gone::<PersistentVolumeClaim>(claim).await?;
+    let after = ns.plugin_json(&["orphans"], "OrphanedClaimList")?;
+    ensure!(
+        names_of(&after["items"]).is_empty(),
+        "nothing is left once the pod is gone: {}",
+        after["items"]
+    );
+    Ok(())
+}

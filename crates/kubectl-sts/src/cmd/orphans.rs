@@ -126,7 +126,8 @@ pub struct OrphanItem {
     pub created: Option<String>,
     #[serde(skip)]
     pub note: String,
-    #[serde(skip)]
+    /// Already being deleted (deletionTimestamp set): a pod that still mounts it holds it back
+    /// (`kubernetes.io/pvc-protection`), and it goes when that pod does.
     pub terminating: bool,
     #[serde(skip)]
     pub uid: Option<String>,
@@ -970,6 +971,7 @@ mod tests {
                 "statefulSet",
                 "storageClass",
                 "template",
+                "terminating",
                 "usedBy",
                 "volumeName"
             ]
