@@ -610,3 +610,111 @@ async fn an_owner_gone_claim_is_held_back_by_the_pod_that_mounts_it() -> Result<
     );
     Ok(())
 }
+
+/// kubectl of this release finds the plugin (`kubectl plugin list`, `kubectl sts …`) and
+/// completes `kubectl sts <TAB>` through a `kubectl_complete-sts` symlink to it: subcommands,
+/// output formats, and the StatefulSet names the API lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_finds_the_plugin_and_completes_through_it() -> Result<()> {
+    let ns = TestNs::new("plugin-completion").await?;
+    require_current_server(&ns).await?;
+    for name in ["alpha", "beta"] {
+        ns.create_sts(&StsFixture::new(name, 0).build()).await?;
+    }
+    // A PATH entry holding only the plugin and the helper, as a krew install would.
+    let dir = tempfile::tempdir()?;
+    std::os::unix::fs::symlink(&ns.env.kubectl_sts, dir.path().join("kubectl-sts"))?;
+    std::os::unix::fs::symlink(&ns.env.kubectl_sts, dir.path().join("kubectl_complete-sts"))?;
+    // Only that and kubectl's own directory: `kubectl plugin list` fails on any other copy of
+    // the plugin it finds (target/debug holds one).
+    let kubectl_dir = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("kubectl").is_file())
+        .context("kubectl on PATH")?;
+    let kubectl_bin = kubectl_dir.join("kubectl");
+    let path = std::env::join_paths([dir.path().to_owned(), kubectl_dir])?;
+    let kubectl = |args: &[&str]| -> Result<String> {
+        let out = std::process::Command::new(&kubectl_bin)
+            .args(args)
+            .env("PATH", &path)
+            .env("KUBECONFIG", &ns.env.kubeconfig)
+            .output()
+            .context("running kubectl")?;
+        ensure!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    let lines = |text: String| -> Vec<String> { text.lines().map(str::to_owned).collect() };
+
+    let listed = kubectl(&["plugin", "list"])?;
+    ensure!(
+        listed.contains(&dir.path().join("kubectl-sts").display().to_string()),
+        "kubectl plugin list:\n{listed}"
+    );
+    let version = kubectl(&["sts", "version"])?;
+    ensure!(
+        version.starts_with("kubectl-sts "),
+        "kubectl sts version: {version}"
+    );
+
+    let subcommands = lines(kubectl(&["__complete", "sts", ""])?);
+    for sub in ["list", "inspect", "history", "diff", "rollback", "orphans"] {
+        ensure!(
+            subcommands.iter().any(|l| l == sub),
+            "kubectl __complete sts '' should offer {sub}: {subcommands:?}"
+        );
+    }
+    ensure!(
+        subcommands.last().is_some_and(|l| l.starts_with(':')),
+        "Cobra's directive ends the answer: {subcommands:?}"
+    );
+    let formats = lines(kubectl(&["__complete", "sts", "list", "-o", ""])?);
+    ensure!(
+        formats.iter().any(|l| l == "json") && formats.iter().any(|l| l == "wide"),
+        "output formats: {formats:?}"
+    );
+    // The names come from the API.
+    let live: BTreeSet<String> = ns
+        .sts()
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    let offered: BTreeSet<String> = lines(kubectl(&[
+        "__complete",
+        "sts",
+        "inspect",
+        "-n",
+        &ns.name,
+        "",
+    ])?)
+    .into_iter()
+    .filter(|l| !l.starts_with(':') && !l.starts_with("Completion ended"))
+    .collect();
+    ensure!(
+        offered == live,
+        "kubectl __complete sts inspect -n {} '' should offer {live:?}, offered {offered:?}",
+        ns.name
+    );
+    let prefixed = lines(kubectl(&[
+        "__complete",
+        "sts",
+        "inspect",
+        "-n",
+        &ns.name,
+        "al",
+    ])?);
+    ensure!(
+        prefixed
+            .iter()
+            .filter(|l| !l.starts_with(':'))
+            .collect::<Vec<_>>()
+            == ["alpha"],
+        "prefix al: {prefixed:?}"
+    );
+    Ok(())
+}

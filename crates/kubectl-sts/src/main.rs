@@ -3,10 +3,26 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use kubectl_sts::cmd::complete;
 use kubectl_sts::{Cli, init_tracing, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // kubectl's plugin completion: started as `kubectl_complete-sts WORDS…` (a symlink), or as
+    // `kubectl-sts __complete WORDS…`.
+    let mut argv = std::env::args();
+    let program = argv.next().unwrap_or_default();
+    let as_helper = std::path::Path::new(&program)
+        .file_name()
+        .is_some_and(|n| n == complete::HELPER_NAME);
+    let words: Vec<String> = argv.collect();
+    if as_helper || words.first().is_some_and(|w| w == "__complete") {
+        let words = if as_helper { &words[..] } else { &words[1..] };
+        return match complete::run(words, &mut std::io::stdout().lock()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     // clap exits with 2 on usage errors and 0 for --help/--version by itself.
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);

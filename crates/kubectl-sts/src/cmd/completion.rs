@@ -24,8 +24,8 @@ pub struct CompletionArgs {
 
 /// Write the completion script for `args.shell` to `out`.
 ///
-/// The script completes the `kubectl-sts` binary; kubectl itself (1.26+) delegates `kubectl sts`
-/// completion to a `kubectl_complete-sts` helper, which is out of scope here.
+/// The script completes the `kubectl-sts` binary. `kubectl sts <TAB>` (kubectl 1.26+) goes
+/// through the `kubectl_complete-sts` helper instead: see [`crate::cmd::complete`].
 pub fn run(args: &CompletionArgs, out: &mut impl Write) -> Result<()> {
     let script = match args.shell {
         CompletionShell::Bash => {

@@ -1,5 +1,6 @@
 //! One module per subcommand: `<Name>Args` (clap) and `run(ctx, args)`.
 
+pub mod complete;
 pub mod completion;
 pub mod diff;
 pub mod history;
