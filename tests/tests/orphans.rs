@@ -235,9 +235,6 @@ async fn orphans_exit_code_reports_orphans() -> Result<()> {
 /// from fresh state right before each delete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_taken_back_while_the_prompt_waits_are_not_deleted() -> Result<()> {
-    use std::io::Write as _;
-    use tokio::io::AsyncReadExt as _;
-
     let ns = TestNs::new("prompt-race").await?;
     let name = "race";
     ns.create_sts(&StsFixture::new(name, 3).claim_template("data").build())
@@ -257,56 +254,23 @@ async fn claims_taken_back_while_the_prompt_waits_are_not_deleted() -> Result<()
     );
     let uids = claim_uids(&ns).await?;
 
-    let pty = Pty::open()?;
-    let mut child = tokio::process::Command::new(&ns.env.kubectl_sts)
-        .args(["orphans", name, "--delete", "--kubeconfig"])
-        .arg(&ns.env.kubeconfig)
-        .args(["-n", &ns.name])
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdin(pty.child_stdin()?)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting kubectl-sts orphans --delete")?;
-    let mut stderr = child.stderr.take().context("no stderr")?;
-    let mut asked = Vec::new();
-    tokio::time::timeout(ns.timeout(), async {
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&asked).contains("to continue") {
-            let n = stderr.read(&mut buf).await?;
-            ensure!(
-                n > 0,
-                "the plugin exited before asking: {}",
-                String::from_utf8_lossy(&asked)
-            );
-            asked.extend_from_slice(&buf[..n]);
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .context("the plugin did not ask for confirmation")??;
+    let prompt = AtPrompt::start(&ns, &["orphans", name, "--delete"], "to continue").await?;
     ensure!(
-        String::from_utf8_lossy(&asked).contains("Delete 2 PersistentVolumeClaim(s)"),
+        prompt.asked.contains("Delete 2 PersistentVolumeClaim(s)"),
         "the prompt should offer both claims: {}",
-        String::from_utf8_lossy(&asked)
+        prompt.asked
     );
 
     // While the prompt waits: scale back up; pod race-1 is created and mounts data-race-1.
     ns.scale(name, 2).await?;
     ns.wait_rollout_complete(name, 2).await?;
-    let mut keyboard = pty.keyboard.try_clone()?;
-    keyboard.write_all(b"yes\n")?;
-    let out = tokio::time::timeout(ns.timeout(), child.wait_with_output())
-        .await
-        .context("the plugin did not finish after the answer")??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let rest = String::from_utf8_lossy(&out.stderr);
+    let out = prompt.answer("yes", ns.timeout()).await?;
+    let stdout = &out.stdout;
     ensure!(
-        out.status.code() == Some(0),
-        "orphans --delete exited with {:?}\n{stdout}\n{rest}",
-        out.status.code()
+        out.code == Some(0),
+        "orphans --delete exited with {:?}\n{stdout}\n{}",
+        out.code,
+        out.stderr
     );
     let taken_back = format!("data-{name}-1");
     let line = stdout

@@ -485,3 +485,67 @@ async fn the_rollback_trap_is_named_and_the_advice_works() -> Result<()> {
     ensure!(item["rollout"] == "Complete", "after the delete: {item}");
     Ok(())
 }
+
+/// `rollback` waits at its prompt while the cluster moves on. A write that leaves the spec
+/// alone (here a label; the controller's status writes are the everyday case) makes the
+/// resourceVersion precondition fail: the plugin decides again from fresh state and applies the
+/// rollback the user confirmed. A template change while it waits is a different situation:
+/// nothing is changed and the user is told to look again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_survives_status_writes_but_not_spec_changes_while_it_asks() -> Result<()> {
+    let ns = TestNs::new("rollback-race").await?;
+    let name = "rr";
+    ns.create_sts(&StsFixture::new(name, 1).build()).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+    ns.set_image(name, "main", IMAGE_V2).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+
+    // A metadata-only write while the prompt waits: the rollback still happens.
+    let prompt = AtPrompt::start(&ns, &["rollback", name], "to continue").await?;
+    let before = ns.sts().get(name).await?;
+    let touched = ns
+        .merge_patch_sts(name, json!({"metadata": {"labels": {"touched": "yes"}}}))
+        .await?;
+    ensure!(
+        touched.metadata.resource_version != before.metadata.resource_version
+            && touched.metadata.generation == before.metadata.generation,
+        "the label write should change the resourceVersion and not the generation"
+    );
+    let run = prompt.answer("yes", ns.timeout()).await?;
+    ensure!(
+        run.code == Some(0),
+        "rollback after a label write: exit {:?}\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    let rolled = ns.wait_rollout_complete(name, 1).await?;
+    ensure!(
+        image_of(&rolled).as_deref() == Some(IMAGE_V1),
+        "the rollback applied: image {:?}",
+        image_of(&rolled)
+    );
+
+    // A template change while the prompt waits: refused, nothing changed.
+    let prompt = AtPrompt::start(&ns, &["rollback", name], "to continue").await?;
+    // An image neither revision has, so the template really changes.
+    let changed = ns
+        .set_image(name, "main", "registry.k8s.io/pause:3.8")
+        .await?;
+    let run = prompt.answer("yes", ns.timeout()).await?;
+    ensure!(
+        run.code == Some(1) && run.stderr.contains("was modified after it was read"),
+        "a spec change while asking must stop the rollback: exit {:?}\n{}",
+        run.code,
+        run.stderr
+    );
+    let now = ns.sts().get(name).await?;
+    ensure!(
+        now.metadata.generation == changed.metadata.generation
+            && image_of(&now).as_deref() == Some("registry.k8s.io/pause:3.8"),
+        "nothing changed after the refusal: generation {:?}, image {:?}",
+        now.metadata.generation,
+        image_of(&now)
+    );
+    Ok(())
+}

@@ -831,6 +831,88 @@ impl Pty {
     }
 }
 
+/// `kubectl-sts ARGS -n <ns>` on a pseudo-terminal, stopped at its confirmation prompt, so a
+/// test can change the cluster while the user "reads" and then answer.
+pub struct AtPrompt {
+    child: tokio::process::Child,
+    stderr: tokio::process::ChildStderr,
+    pty: Pty,
+    /// What the plugin printed on stderr up to and including the prompt.
+    pub asked: String,
+}
+
+impl AtPrompt {
+    /// Starts the plugin and waits until stderr contains `prompt`.
+    pub async fn start(ns: &TestNs, args: &[&str], prompt: &str) -> Result<Self> {
+        use tokio::io::AsyncReadExt as _;
+        let pty = Pty::open()?;
+        let mut child = tokio::process::Command::new(&ns.env.kubectl_sts)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&ns.env.kubeconfig)
+            .args(["-n", &ns.name])
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .stdin(pty.child_stdin()?)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting kubectl-sts {args:?}"))?;
+        let mut stderr = child.stderr.take().context("no stderr")?;
+        let mut asked = Vec::new();
+        tokio::time::timeout(ns.timeout(), async {
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&asked).contains(prompt) {
+                let n = stderr.read(&mut buf).await?;
+                ensure!(
+                    n > 0,
+                    "the plugin exited before asking: {}",
+                    String::from_utf8_lossy(&asked)
+                );
+                asked.extend_from_slice(&buf[..n]);
+            }
+            anyhow::Ok(())
+        })
+        .await
+        .context("the plugin did not ask for confirmation")??;
+        Ok(Self {
+            child,
+            stderr,
+            pty,
+            asked: String::from_utf8_lossy(&asked).into_owned(),
+        })
+    }
+
+    /// Types `answer` and a newline; returns the exit code, stdout and the rest of stderr.
+    pub async fn answer(self, answer: &str, timeout: Duration) -> Result<PluginRun> {
+        use std::io::Write as _;
+        use tokio::io::AsyncReadExt as _;
+        let Self {
+            child,
+            mut stderr,
+            pty,
+            ..
+        } = self;
+        let mut keyboard = pty.keyboard.try_clone()?;
+        keyboard.write_all(format!("{answer}\n").as_bytes())?;
+        let mut rest = Vec::new();
+        let (out, read) = tokio::time::timeout(timeout, async {
+            tokio::join!(child.wait_with_output(), stderr.read_to_end(&mut rest))
+        })
+        .await
+        .context("the plugin did not finish after the answer")?;
+        let out = out?;
+        read?;
+        Ok(PluginRun {
+            command: "kubectl-sts (at a prompt)".into(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&rest).into_owned(),
+        })
+    }
+}
+
 /// Deletes a MutatingWebhookConfiguration a test registered, when dropped (also on failure).
 pub struct WebhookConfigGuard {
     pub name: String,

@@ -79,41 +79,59 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
 
     let ns = history.namespace.as_str();
     let scope = Scope::Namespace(ns.to_string());
-    let body = patch_body(&plan, objects.sts.metadata.resource_version.as_deref());
+    let mut body = patch_body(&plan, objects.sts.metadata.resource_version.as_deref());
     let params = PatchParams {
         dry_run: args.dry_run == DryRun::Server,
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..PatchParams::default()
     };
-    debug!(
-        verb = "patch",
-        resource = "statefulsets",
-        scope = %scope,
-        name = %history.statefulset,
-        dry_run = params.dry_run,
-        "API request"
-    );
     let api = ctx.api_in::<StatefulSet>(ns);
-    let result = match api
-        .patch(&history.statefulset, &params, &Patch::Strategic(&body))
-        .await
-    {
-        Ok(sts) => sts,
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            return Err(Error::Other(format!(
-                "StatefulSet {ns}/{} was modified after it was read; nothing was changed. Run the command again to see the new diff.",
-                history.statefulset
-            )));
-        }
-        Err(e) => {
-            return Err(map_kube_error(
-                e,
-                "patch",
-                "statefulsets",
-                scope,
-                &ctx.server,
-                Some(&history.statefulset),
-            ));
+    let mut attempt = 1;
+    let result = loop {
+        debug!(
+            verb = "patch",
+            resource = "statefulsets",
+            scope = %scope,
+            name = %history.statefulset,
+            dry_run = params.dry_run,
+            attempt,
+            "API request"
+        );
+        match api
+            .patch(&history.statefulset, &params, &Patch::Strategic(&body))
+            .await
+        {
+            Ok(sts) => break sts,
+            // The resourceVersion precondition failed. The controller writes status all the
+            // time (and others write labels); that changes nothing the user confirmed. Decide
+            // again from fresh state and retry only when the same patch would be sent.
+            Err(kube::Error::Api(status)) if status.code == 409 && attempt < MAX_ATTEMPTS => {
+                attempt += 1;
+                let fresh = collect(ctx, &args.name, false).await?;
+                match replan(&objects.sts, &plan, &fresh.sts, &fresh.revisions, args) {
+                    Some(fresh_body) => {
+                        debug!(
+                            resource_version = ?fresh.sts.metadata.resource_version,
+                            "the StatefulSet changed only outside its spec; retrying the same rollback"
+                        );
+                        body = fresh_body;
+                    }
+                    None => return Err(modified_error(ns, &history.statefulset)),
+                }
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                return Err(modified_error(ns, &history.statefulset));
+            }
+            Err(e) => {
+                return Err(map_kube_error(
+                    e,
+                    "patch",
+                    "statefulsets",
+                    scope,
+                    &ctx.server,
+                    Some(&history.statefulset),
+                ));
+            }
         }
     };
     render_result(&mut out, &history, &plan, args.dry_run, &result)?;
@@ -146,6 +164,39 @@ fn live_label(history: &History) -> String {
         ),
         None => format!("live (spec.template of {})", history.statefulset),
     }
+}
+
+/// Patch attempts when the resourceVersion precondition keeps failing for status-only writes.
+const MAX_ATTEMPTS: u32 = 4;
+
+fn modified_error(namespace: &str, name: &str) -> Error {
+    Error::Other(format!(
+        "StatefulSet {namespace}/{name} was modified after it was read; nothing was changed. Run the command again to see the new diff."
+    ))
+}
+
+/// The patch to send after a 409, when the rollback the user confirmed is still the same
+/// decision on `fresh` state: the spec was not changed (`metadata.generation` is equal; status
+/// and metadata writes do not bump it, per the API conventions), and planning again picks the
+/// same target revision with the same patch. `None` means it changed: stop.
+fn replan(
+    read: &StatefulSet,
+    planned: &RollbackPlan<'_>,
+    fresh: &StatefulSet,
+    fresh_revisions: &[k8s_openapi::api::apps::v1::ControllerRevision],
+    args: &RollbackArgs,
+) -> Option<Value> {
+    if read.metadata.uid != fresh.metadata.uid
+        || read.metadata.generation != fresh.metadata.generation
+    {
+        return None;
+    }
+    let history = History::new(fresh, fresh_revisions).ok()?;
+    let again = history.plan_rollback(args.to_revision.as_deref()).ok()?;
+    (again.target.name == planned.target.name
+        && again.patch == planned.patch
+        && !again.already_live)
+        .then(|| patch_body(&again, fresh.metadata.resource_version.as_deref()))
 }
 
 /// The patch sent: the revision's data as kubectl sends it, plus the resourceVersion we read,
@@ -366,6 +417,36 @@ Rolling back StatefulSet default/web to revision 2 (web-7b8c9d6f5).
         keys.sort();
         assert_eq!(keys, vec!["metadata", "spec"]);
         assert!(patch_body(&plan, None).get("metadata").is_none());
+    }
+
+    #[test]
+    fn a_conflict_is_retried_only_when_the_confirmed_rollback_is_unchanged() {
+        let (read, crs) = settled();
+        let h = History::new(&read, &crs).unwrap();
+        let plan = h.plan_rollback(Some("1")).unwrap();
+        let args = RollbackArgs {
+            name: "web".into(),
+            to_revision: Some("1".into()),
+            dry_run: DryRun::None,
+            yes: true,
+        };
+        // The controller wrote status (and someone a label): same generation, same plan.
+        let mut status_only = read.clone();
+        status_only.metadata.resource_version = Some("901".into());
+        status_only.metadata.labels = Some([("touched".into(), "yes".into())].into());
+        let body = replan(&read, &plan, &status_only, &crs, &args).expect("retried");
+        assert_eq!(body["metadata"]["resourceVersion"], "901");
+        assert_eq!(body["spec"], patch_body(&plan, None)["spec"]);
+        // The spec changed (generation bumped): not what the user confirmed.
+        let mut respecced = status_only.clone();
+        respecced.metadata.generation = Some(read.metadata.generation.unwrap_or(0) + 1);
+        assert!(replan(&read, &plan, &respecced, &crs, &args).is_none());
+        // Deleted and re-created under the same name.
+        let mut recreated = status_only.clone();
+        recreated.metadata.uid = Some("another".into());
+        assert!(replan(&read, &plan, &recreated, &crs, &args).is_none());
+        // The target revision is gone (history pruned): stop.
+        assert!(replan(&read, &plan, &status_only, &crs[1..], &args).is_none());
     }
 
     #[test]
