@@ -34,7 +34,9 @@ async fn main() -> ExitCode {
         }
         Err(err) => {
             // Every message already embeds its cause, so Display is the whole story.
-            eprintln!("error: {err}");
+            // Not eprintln!: it panics when stderr is closed (exit 101 instead of 1).
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {err}");
             ExitCode::from(err.exit_code())
         }
     }

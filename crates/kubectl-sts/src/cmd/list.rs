@@ -136,7 +136,8 @@ pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
         now,
     )?;
     if view.items.is_empty() && !ctx.output.is_structured() {
-        eprintln!("No StatefulSets found {}.", ctx.scope());
+        // A hint on stderr; a closed stderr is not worth a panic.
+        let _ = writeln!(std::io::stderr(), "No StatefulSets found {}.", ctx.scope());
     }
     Ok(Outcome::Success)
 }
