@@ -37,20 +37,31 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} ]]; then
   versions=("$("$KUBEBUILDER_ASSETS/kube-apiserver" --version 2>/dev/null | awk '{print $2}')")
   echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS: running once, on ${versions[0]:-its binaries}" >&2
 fi
-# tests/tests/modern.rs needs a current release, Kubernetes >= 1.35 (ordinals.start, PVC
-# retention policy, pod-index label, maxUnavailable, optional serviceName, matchConditions);
-# the webhook-free variant (MutatingAdmissionPolicy) needs >= 1.36. On older servers they are
-# left out and reported as not applicable, never as passed.
-MODERN_MIN_MINOR=35
+# Test binaries that need a newer server than some releases in the list, as
+# "sts-e2e binary:minimum minor:why". On older servers each is left out and reported as not
+# applicable, never as passed. The webhook-free variant (MutatingAdmissionPolicy) is a stage of
+# its own, from POLICY_MIN_MINOR.
+NEEDS_NEWER=(
+  "modern:35:current releases: ordinals.start, retention policy, pod-index label, optional serviceName, matchConditions, completion through kubectl"
+  "max_unavailable:37:maxUnavailable, which the 1.35/1.36 apiservers drop with default feature gates"
+)
 POLICY_MIN_MINOR=36
 for version in "${versions[@]}"; do
   export STS_K8S_VERSION=${version#v}
   minor=$(echo "${version#v}" | cut -d. -f2)
   filter=()
-  if [[ $minor =~ ^[0-9]+$ ]] && ((minor < MODERN_MIN_MINOR)); then
-    filter=(-E 'not binary(modern)')
-    n=$(cargo nextest list -p sts-e2e -E 'binary(modern)' --message-format oneline 2>/dev/null | grep -c .)
-    report+=("$(printf '%-8s  %-12s  %5s   %-6s  %s' "$version" "e2e" "-" "n/a"       "$n tests not applicable (tests/tests/modern.rs needs Kubernetes >= 1.$MODERN_MIN_MINOR)")")
+  if [[ $minor =~ ^[0-9]+$ ]]; then
+    for rule in "${NEEDS_NEWER[@]}"; do
+      IFS=: read -r binary min why <<<"$rule"
+      ((minor < min)) || continue
+      filter+=("not binary($binary)")
+      n=$(cargo nextest list -p sts-e2e -E "binary($binary)" --message-format oneline 2>/dev/null | grep -c .)
+      report+=("$(printf '%-8s  %-12s  %5s   %-6s  %s' "$version" "e2e" "-" "n/a" "$n tests not applicable (tests/tests/$binary.rs needs Kubernetes >= 1.$min: $why)")")
+    done
+  fi
+  if ((${#filter[@]})); then
+    joined=$(printf ' & %s' "${filter[@]}")
+    filter=(-E "${joined:3}")
   fi
   stage "$version" control-plane bash tests/control-plane/install.sh
   stage "$version" e2e "$bin/sts-cluster" run --webhook -- cargo nextest run -p sts-e2e "${filter[@]}"

@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use common::*;
@@ -24,20 +23,9 @@ use serde_json::json;
 /// (1.35). Single scenarios need less; the matrix runs them all on current releases only.
 const MIN_MINOR: u32 = 35;
 
+/// Fails (as not applicable) on servers older than [`MIN_MINOR`].
 async fn require_current_server(ns: &TestNs) -> Result<u32> {
-    let info = ns.client.apiserver_version().await?;
-    let minor: u32 = info
-        .minor
-        .trim_end_matches('+')
-        .parse()
-        .with_context(|| format!("server minor version {:?}", info.minor))?;
-    if minor < MIN_MINOR {
-        bail!(
-            "this scenario needs Kubernetes >= 1.{MIN_MINOR}, the server is {}: it is not applicable here (tests/e2e-matrix.sh leaves it out on such servers)",
-            info.git_version
-        );
-    }
-    Ok(minor)
+    require_server_minor(ns, MIN_MINOR, "this scenario").await
 }
 
 /// Claim names in the namespace, from the API.
@@ -201,15 +189,6 @@ async fn retention_policy_delete_leaves_no_orphans() -> Result<()> {
     Ok(())
 }
 
-/// The minor version of the server, failing (as [`require_current_server`]) below `min`.
-async fn require_minor(ns: &TestNs, min: u32, feature: &str) -> Result<u32> {
-    let minor = require_current_server(ns).await?;
-    if minor < min {
-        bail!("{feature} needs Kubernetes >= 1.{min}, the server is 1.{minor}: not applicable");
-    }
-    Ok(minor)
-}
-
 /// The pod-index label (GA 1.32): the controller labels each pod with its ordinal, and the
 /// ordinals `inspect` shows are those labels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,112 +231,13 @@ async fn ordinals_are_the_controllers_pod_index_labels() -> Result<()> {
     Ok(())
 }
 
-/// `maxUnavailable: 2` (beta, on by default since 1.35) with Parallel pods: an update whose
-/// pods cannot start leaves as many pods down as the controller allowed; `inspect` and `list`
-/// show the setting, and the rollout is Rolling with the not-ready count the API shows.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_unavailable_is_shown_and_the_rollout_follows_it() -> Result<()> {
-    let ns = TestNs::new("max-unavailable").await?;
-    require_minor(&ns, 35, "rollingUpdate.maxUnavailable").await?;
-    let name = "mu";
-    let mut sts = StsFixture::new(name, 4).build();
-    let spec = sts.spec.as_mut().context("spec")?;
-    spec.pod_management_policy = Some("Parallel".into());
-    spec.update_strategy = Some(serde_json::from_value(json!({
-        "type": "RollingUpdate",
-        "rollingUpdate": { "maxUnavailable": 2 }
-    }))?);
-    ns.create_sts(&sts).await?;
-    ns.wait_rollout_complete(name, 4).await?;
-    let stored = ns.sts().get(name).await?;
-    ensure!(
-        sts_model::rollout::max_unavailable(&stored).as_deref() == Some("2"),
-        "the server dropped maxUnavailable (feature gate MaxUnavailableStatefulSet off?)"
-    );
-    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
-    ensure!(
-        view["maxUnavailable"] == "2",
-        "inspect: {}",
-        view["maxUnavailable"]
-    );
-    let list = ns.plugin_json(&["list"], "StatefulSetList")?;
-    let item = find_by(&list["items"], "name", name).context("list has the StatefulSet")?;
-    ensure!(item["maxUnavailable"] == "2", "list: {item}");
-    let wide = ns.plugin(&["list", "-o", "wide"])?;
-    wide.expect_code(0)?;
-    ensure!(
-        wide.stdout.contains("RollingUpdate (maxUnavailable 2)"),
-        "list -o wide:\n{}",
-        wide.stdout
-    );
-
-    // A template whose pods can never start: a volume naming a claim that does not exist.
-    ns.merge_patch_sts(
-        name,
-        json!({"spec": {"template": {"spec": {"volumes": [
-            {"name": "broken", "persistentVolumeClaim": {"claimName": "does-not-exist"}}
-        ]}}}}),
-    )
-    .await?;
-    // Wait until the controller has taken down what it will: the not-ready count stops moving.
-    let last = std::sync::Mutex::new((usize::MAX, std::time::Instant::now()));
-    let down = eventually(
-        "the controller to stop taking pods down",
-        ns.timeout(),
-        || {
-            let last = &last;
-            let ns = &ns;
-            async move {
-                let pods = pods_of(&ns.pods(), name).await?;
-                let down = 4 - pods.iter().filter(|p| is_ready(p)).count();
-                let mut last = last.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-                if down != last.0 {
-                    *last = (down, std::time::Instant::now());
-                }
-                Ok(if down > 0 && last.1.elapsed() > Duration::from_secs(5) {
-                    Probe::Done(down)
-                } else {
-                    Probe::NotYet(format!("{down} pod(s) down"))
-                })
-            }
-        },
-    )
-    .await?;
-    ensure!(
-        down == 2,
-        "with maxUnavailable 2 the controller should take down 2 pods, took down {down}"
-    );
-    let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
-    ensure!(view["rollout"] == "Rolling", "rollout: {}", view["rollout"]);
-    let table = ns.plugin(&["inspect", name])?;
-    table.expect_code(0)?;
-    ensure!(
-        table
-            .stdout
-            .contains(&format!("{down} pod(s) not ready; maxUnavailable 2")),
-        "inspect should explain the {down} pods down by maxUnavailable:\n{}",
-        table.stdout
-    );
-    let not_ready_shown = view["pods"]
-        .as_array()
-        .context("pods[]")?
-        .iter()
-        .filter(|p| p["ready"] == false)
-        .count();
-    ensure!(
-        not_ready_shown == down,
-        "inspect shows {not_ready_shown} pods not ready, the API {down}"
-    );
-    Ok(())
-}
-
 /// `spec.serviceName` optional since 1.33: the real kubectl applies a manifest without it (no
 /// `--validate=false`), the webhook injects a name and creates the Service; a preset name that
 /// is not a DNS label is refused by the server, and the webhook's warning says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_name_may_be_absent_and_an_invalid_one_is_explained() -> Result<()> {
     let ns = TestNs::new("svcname-optional").await?;
-    require_minor(&ns, 33, "an optional spec.serviceName").await?;
+    require_current_server(&ns).await?;
     let name = "opt";
     let manifest = serde_yaml::to_string(&StsFixture::new(name, 1).build())?;
     ensure!(!manifest.contains("serviceName"), "{manifest}");
@@ -412,7 +292,7 @@ async fn deploys_match_conditions_call_the_webhook_only_when_needed() -> Result<
         [("sts-e2e.dev/match-conditions".to_string(), marker.clone())].into(),
     )
     .await?;
-    require_minor(&ns, 30, "webhook matchConditions").await?;
+    require_current_server(&ns).await?;
     let deployed: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(
         workspace_root().join("deploy/base/mutatingwebhookconfiguration.yaml"),
     )?)?;

@@ -831,6 +831,26 @@ impl Pty {
     }
 }
 
+/// The server's minor version; an error saying "not applicable" when it is older than `min`
+/// (`what` names the feature). Tests that need a newer server call it first, and
+/// `tests/e2e-matrix.sh` leaves their binary out on older servers, so they never pass there
+/// without having tested anything.
+pub async fn require_server_minor(ns: &TestNs, min: u32, what: &str) -> Result<u32> {
+    let info = ns.client.apiserver_version().await?;
+    let minor: u32 = info
+        .minor
+        .trim_end_matches('+')
+        .parse()
+        .with_context(|| format!("server minor version {:?}", info.minor))?;
+    if minor < min {
+        bail!(
+            "{what} needs Kubernetes >= 1.{min}, the server is {}: it is not applicable here (tests/e2e-matrix.sh leaves it out on such servers)",
+            info.git_version
+        );
+    }
+    Ok(minor)
+}
+
 /// `kubectl-sts ARGS -n <ns>` on a pseudo-terminal, stopped at its confirmation prompt, so a
 /// test can change the cluster while the user "reads" and then answer.
 pub struct AtPrompt {
