@@ -672,6 +672,15 @@ async fn server_trust_and_credentials() -> Result<()> {
             kubeconfig: server.kubeconfig(json!({}), bearer.clone()),
         },
         Row {
+            what: "certificate-authority-data that is not PEM",
+            expect: Expect::Refused,
+            plugin_says: Some("holds no PEM certificate"),
+            kubeconfig: server.kubeconfig(
+                json!({ "certificate-authority-data": b64("hello world") }),
+                bearer.clone(),
+            ),
+        },
+        Row {
             what: "only an unrelated CA",
             expect: Expect::Refused,
             plugin_says: Some("does not verify: unable to get local issuer certificate"),

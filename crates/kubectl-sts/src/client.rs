@@ -96,6 +96,14 @@ fn ssl_connector(config: &Config) -> std::result::Result<SslConnectorBuilder, St
         .openssl_ssl_connector_builder()
         .map_err(|e| e.to_string())?;
     if let Some(roots) = &config.root_cert {
+        // kube keeps only the PEM blocks it finds; none means the data was not PEM at all.
+        // kubectl refuses it ("unable to load root certificates"); an empty trust store would
+        // only fail later and blame the server.
+        if roots.is_empty() {
+            return Err(
+                "the cluster's certificate-authority(-data) holds no PEM certificate".to_string(),
+            );
+        }
         builder.set_cert_store(trust_store(roots)?);
     }
     Ok(builder)
@@ -151,5 +159,41 @@ impl PerConnection {
                 ssl.set_hostname(name)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_with_roots(roots: Option<Vec<Vec<u8>>>) -> Config {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().expect("URL"));
+        config.root_cert = roots;
+        config
+    }
+
+    #[test]
+    fn certificate_authority_data_without_a_certificate_is_named() {
+        let err = build(&config_with_roots(Some(Vec::new())))
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "cannot set up TLS for https://127.0.0.1:6443/: the cluster's certificate-authority(-data) holds no PEM certificate"
+        );
+        let err = build(&config_with_roots(Some(vec![b"not DER".to_vec()])))
+            .err()
+            .expect("refused");
+        // A block that is not a certificate: kube's connector builder already refuses it.
+        assert!(matches!(err, Error::Tls { .. }), "{err}");
+        assert!(err.to_string().contains("root certificate"), "{err}");
+    }
+
+    #[test]
+    fn a_proxy_url_is_refused_before_anything_is_sent() {
+        let mut config = config_with_roots(None);
+        config.proxy_url = Some("http://proxy:3128".parse().expect("URL"));
+        let err = build(&config).err().expect("refused");
+        assert!(matches!(err, Error::UnsupportedProxy { .. }), "{err}");
     }
 }

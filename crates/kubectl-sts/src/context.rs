@@ -44,9 +44,14 @@ impl Context {
         if let Some(name) = &args.context {
             check_context(&kubeconfig, name)?;
         }
+        let context = args
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .map_or_else(|| "(current)".to_string(), |c| format!("{c:?}"));
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|source| Error::Kubeconfig { source })?;
+            .map_err(|source| Error::KubeconfigUnusable { context, source })?;
         let server = config.cluster_url.to_string();
         let namespace = args
             .namespace

@@ -48,6 +48,16 @@ pub enum Error {
         source: kube::config::KubeconfigError,
     },
 
+    /// The kubeconfig was read, but its context, cluster or user entry cannot be used (bad
+    /// base64, a certificate file that does not exist, an unknown cluster name…).
+    #[error("the kubeconfig's context {context} cannot be used: {source}")]
+    KubeconfigUnusable {
+        /// `"NAME"`, or "(current)" when none was named.
+        context: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+
     /// `--context NAME` names no context of the kubeconfig (kubectl: `context was not found
     /// for specified context`).
     #[error("context {name:?} does not exist in the kubeconfig; {}", known_contexts(.known))]
