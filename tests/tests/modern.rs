@@ -151,16 +151,10 @@ async fn retention_policy_delete_leaves_no_orphans() -> Result<()> {
     let ns = TestNs::new("retention").await?;
     require_current_server(&ns).await?;
     let name = "ret";
-    let mut sts = StsFixture::new(name, 3).claim_template("data").build();
-    sts.spec
-        .as_mut()
-        .context("spec")?
-        .persistent_volume_claim_retention_policy = Some(
-        k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
-            when_deleted: Some("Delete".into()),
-            when_scaled: Some("Delete".into()),
-        },
-    );
+    let sts = StsFixture::new(name, 3)
+        .claim_template("data")
+        .retention("Delete", "Delete")
+        .build();
     ns.create_sts(&sts).await?;
     ns.wait_rollout_complete(name, 3).await?;
     let view = ns.plugin_json(&["inspect", name], "StatefulSetInspection")?;
@@ -282,8 +276,6 @@ async fn service_name_may_be_absent_and_an_invalid_one_is_explained() -> Result<
 /// label, a scale, a new image) does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_match_conditions_call_the_webhook_only_when_needed() -> Result<()> {
-    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-    use kube::Api;
     use kube::api::PostParams;
 
     let marker = format!("mc-{}", std::process::id());
@@ -307,34 +299,16 @@ async fn deploys_match_conditions_call_the_webhook_only_when_needed() -> Result<
     ns.create_sts(&StsFixture::new(name, 1).build()).await?;
 
     let hook = "match-conditions.e2e.sts.dev";
-    let config_name = format!("sts-e2e-{}", ns.name);
-    let client_config = match ns.env.mode {
-        Mode::Local => json!({ "url": "https://127.0.0.1:1/mutate" }),
-        Mode::External => json!({
-            "service": { "namespace": ns.name, "name": "no-such-webhook", "path": "/mutate", "port": 443 }
-        }),
-    };
-    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
-        "metadata": { "name": config_name, "labels": { "sts-e2e.dev/suite": "e2e" } },
-        "webhooks": [{
-            "name": hook,
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 2,
-            "clientConfig": client_config,
-            "namespaceSelector": { "matchLabels": { "sts-e2e.dev/match-conditions": marker } },
+    let _guard = register_unanswered_webhook(
+        &ns,
+        hook,
+        ("sts-e2e.dev/match-conditions", &marker),
+        json!({
             "rules": deployed["webhooks"][0]["rules"],
             "matchConditions": conditions,
-        }]
-    }))?;
-    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
-        .create(&PostParams::default(), &config)
-        .await
-        .context("registering the failing webhook")?;
-    let _guard = WebhookConfigGuard {
-        name: config_name.clone(),
-    };
+        }),
+    )
+    .await?;
     let called = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.message.contains(hook));
 
     // CREATE: called (dry run, once the apiserver has picked up the configuration).
@@ -402,29 +376,13 @@ async fn an_owner_gone_claim_is_held_back_by_the_pod_that_mounts_it() -> Result<
     require_current_server(&ns).await?;
     let name = "hold";
     let claim = "data-hold-0";
-    let mut sts = StsFixture::new(name, 1).claim_template("data").build();
-    sts.spec
-        .as_mut()
-        .context("spec")?
-        .persistent_volume_claim_retention_policy = Some(
-        k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
-            when_deleted: Some("Delete".into()),
-            when_scaled: Some("Retain".into()),
-        },
-    );
+    let sts = StsFixture::new(name, 1)
+        .claim_template("data")
+        .retention("Delete", "Retain")
+        .build();
     ns.create_sts(&sts).await?;
     ns.wait_rollout_complete(name, 1).await?;
-    let holder: Pod = serde_json::from_value(json!({
-        "metadata": { "name": "holder" },
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main", "image": IMAGE_V1,
-                "volumeMounts": [{ "name": "d", "mountPath": "/data" }]
-            }],
-            "volumes": [{ "name": "d", "persistentVolumeClaim": { "claimName": claim } }]
-        }
-    }))?;
+    let holder = pod_mounting("holder", claim, json!({}))?;
     ns.pods().create(&PostParams::default(), &holder).await?;
     eventually("pod holder to run", ns.timeout(), || async {
         let pod = ns.pods().get("holder").await?;

@@ -127,17 +127,7 @@ async fn deleted_statefulset_service_is_collected_and_unused_claims_deleted() ->
 
     // Another workload still mounts data-gone-1: it is an orphan of the StatefulSet, but in use.
     let in_use = format!("data-{name}-1");
-    let user: Pod = serde_json::from_value(json!({
-        "metadata": { "name": "user", "labels": { "role": "user" } },
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main", "image": IMAGE_V1,
-                "volumeMounts": [{ "name": "d", "mountPath": "/data" }]
-            }],
-            "volumes": [{ "name": "d", "persistentVolumeClaim": { "claimName": in_use } }]
-        }
-    }))?;
+    let user = pod_mounting("user", &in_use, json!({ "role": "user" }))?;
     ns.pods().create(&PostParams::default(), &user).await?;
 
     let unused = [format!("data-{name}-0"), format!("data-{name}-2")];

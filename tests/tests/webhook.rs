@@ -282,40 +282,18 @@ async fn unreachable_webhook_still_admits_and_reconciler_heals() -> Result<()> {
         real.side_effects
     );
 
-    let config_name = format!("sts-e2e-{}", ns.name);
-    let client_config = match ns.env.mode {
-        // Local: the apiserver runs on this machine; nothing listens on port 1.
-        Mode::Local => json!({ "url": "https://127.0.0.1:1/mutate" }),
-        // External: the apiserver runs inside the cluster, so a loopback URL would depend on
-        // its network; a Service that does not exist fails the same way on every cluster.
-        Mode::External => json!({
-            "service": { "namespace": ns.name, "name": "no-such-webhook", "path": "/mutate", "port": 443 }
-        }),
-    };
-    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
-        "metadata": { "name": config_name, "labels": { "sts-e2e.dev/suite": "e2e" } },
-        "webhooks": [{
-            "name": "unreachable.e2e.sts.dev",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            // Fail first, to observe that the apiserver really calls it (see below).
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 2,
-            "clientConfig": client_config,
-            "namespaceSelector": { "matchLabels": { "sts-e2e.dev/unreachable": marker } },
-            "rules": [{
-                "apiGroups": ["apps"], "apiVersions": ["v1"],
-                "operations": ["CREATE", "UPDATE"], "resources": ["statefulsets"]
-            }]
-        }]
-    }))?;
-    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
-        .create(&PostParams::default(), &config)
-        .await
-        .context("registering the unreachable webhook")?;
-    let _config_guard = WebhookConfigGuard {
-        name: config_name.clone(),
-    };
+    // Fail first, to observe that the apiserver really calls it (see below).
+    let config_guard = register_unanswered_webhook(
+        &ns,
+        "unreachable.e2e.sts.dev",
+        ("sts-e2e.dev/unreachable", &marker),
+        json!({ "rules": [{
+            "apiGroups": ["apps"], "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["statefulsets"]
+        }]}),
+    )
+    .await?;
+    let config_name = config_guard.name.clone();
 
     // With failurePolicy Fail, a (dry-run) create is refused once the apiserver has picked up
     // the configuration: proof that the unreachable webhook is in the admission path. Then

@@ -704,6 +704,8 @@ pub struct StsFixture {
     pub claim_template: Option<String>,
     pub partition: Option<i32>,
     pub labels: BTreeMap<String, String>,
+    /// `persistentVolumeClaimRetentionPolicy` (whenDeleted, whenScaled).
+    pub retention: Option<(String, String)>,
 }
 
 impl StsFixture {
@@ -716,7 +718,12 @@ impl StsFixture {
             claim_template: None,
             partition: None,
             labels: BTreeMap::new(),
+            retention: None,
         }
+    }
+    pub fn retention(mut self, when_deleted: &str, when_scaled: &str) -> Self {
+        self.retention = Some((when_deleted.to_string(), when_scaled.to_string()));
+        self
     }
     pub fn service_name(mut self, s: &str) -> Self {
         self.service_name = Some(s.to_string());
@@ -756,6 +763,10 @@ impl StsFixture {
         if let Some(s) = &self.service_name {
             spec["serviceName"] = json!(s);
         }
+        if let Some((deleted, scaled)) = &self.retention {
+            spec["persistentVolumeClaimRetentionPolicy"] =
+                json!({ "whenDeleted": deleted, "whenScaled": scaled });
+        }
         if let Some(p) = self.partition {
             spec["updateStrategy"]["rollingUpdate"] = json!({ "partition": p });
         }
@@ -779,6 +790,21 @@ impl StsFixture {
         // The JSON above is a literal of a valid StatefulSet; failing here is a bug in the fixture.
         serde_json::from_value(value).expect("StatefulSet fixture is valid")
     }
+}
+
+/// A standalone pod `name` (outside any StatefulSet) that mounts `claim` at /data.
+pub fn pod_mounting(name: &str, claim: &str, labels: Value) -> Result<Pod> {
+    Ok(serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main", "image": IMAGE_V1,
+                "volumeMounts": [{ "name": "d", "mountPath": "/data" }]
+            }],
+            "volumes": [{ "name": "d", "persistentVolumeClaim": { "claimName": claim } }]
+        }
+    }))?)
 }
 
 /// Find the item whose `field` equals `value` in a JSON array.
@@ -931,6 +957,50 @@ impl AtPrompt {
             stderr: String::from_utf8_lossy(&rest).into_owned(),
         })
     }
+}
+
+/// Registers MutatingWebhookConfiguration `sts-e2e-<ns>` with one webhook `hook` that nothing
+/// answers (`failurePolicy: Fail`, 2 s timeout), for namespaces labelled `label: marker`: a
+/// write it is called for is refused naming `hook`, so a test sees which writes the apiserver
+/// sends to it. `extra` adds fields to the webhook (`rules` is required, `matchConditions`…).
+/// The configuration is deleted when the guard is dropped.
+pub async fn register_unanswered_webhook(
+    ns: &TestNs,
+    hook: &str,
+    (label, marker): (&str, &str),
+    extra: Value,
+) -> Result<WebhookConfigGuard> {
+    let name = format!("sts-e2e-{}", ns.name);
+    let client_config = match ns.env.mode {
+        // Local: the apiserver runs on this machine; nothing listens on port 1.
+        Mode::Local => json!({ "url": "https://127.0.0.1:1/mutate" }),
+        // External: the apiserver runs inside the cluster, so a loopback URL would depend on
+        // its network; a Service that does not exist fails the same way on every cluster.
+        Mode::External => json!({
+            "service": { "namespace": ns.name, "name": "no-such-webhook", "path": "/mutate", "port": 443 }
+        }),
+    };
+    let mut webhook = json!({
+        "name": hook,
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "failurePolicy": "Fail",
+        "timeoutSeconds": 2,
+        "clientConfig": client_config,
+        "namespaceSelector": { "matchLabels": { label: marker } },
+    });
+    if let (Some(map), Value::Object(extra)) = (webhook.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "sts-e2e.dev/suite": "e2e" } },
+        "webhooks": [webhook],
+    }))?;
+    Api::<MutatingWebhookConfiguration>::all(ns.client.clone())
+        .create(&PostParams::default(), &config)
+        .await
+        .with_context(|| format!("registering the webhook {hook}"))?;
+    Ok(WebhookConfigGuard { name })
 }
 
 /// Deletes a MutatingWebhookConfiguration a test registered, when dropped (also on failure).

@@ -251,29 +251,26 @@ async fn lookup(want: &Want, seen: &Seen) -> Result<Vec<String>> {
     let cli =
         <Cli as clap::Parser>::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;
     let ctx = Context::from_args(&cli.global).await?;
-    let lp = ListParams::default();
-    let failed = |e: kube::Error| Error::Other(format!("completion lookup: {e}"));
-    let names: Vec<Option<String>> = match want {
-        Want::Namespaces => ctx
-            .cluster_api::<Namespace>()
-            .list_metadata(&lp)
-            .await
-            .map_err(failed)?
-            .items
-            .into_iter()
-            .map(|n| n.metadata.name)
-            .collect(),
-        _ => ctx
-            .api_in::<StatefulSet>(&ctx.namespace)
-            .list_metadata(&lp)
-            .await
-            .map_err(failed)?
-            .items
-            .into_iter()
-            .map(|s| s.metadata.name)
-            .collect(),
-    };
-    Ok(names.into_iter().flatten().collect())
+    match want {
+        Want::Namespaces => names(ctx.cluster_api::<Namespace>()).await,
+        _ => names(ctx.api_in::<StatefulSet>(&ctx.namespace)).await,
+    }
+}
+
+/// The names of the objects `api` lists (metadata only).
+async fn names<K>(api: kube::Api<K>) -> Result<Vec<String>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(|e| Error::Other(format!("completion lookup: {e}")))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|o| o.metadata.name)
+        .collect())
 }
 
 #[cfg(test)]
