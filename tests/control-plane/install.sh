@@ -158,7 +158,9 @@ if [[ $complete == 0 ]]; then
     log "building kube-apiserver, kube-controller-manager, kubectl with $("$GO119/go" version) (5-15 minutes)"
     # GOTOOLCHAIN=local: Go 1.19 knows no toolchain switching, and a newer go on PATH must
     # not be picked by the Makefile.
-    PATH="$GO119:$PATH" GOTOOLCHAIN=local GOPATH="$PWD/.go" GOFLAGS=-mod=vendor CGO_ENABLED=0 \
+    # GOCACHE inside the source tree, which is removed after the build (about 2 GiB otherwise
+    # left in the user's Go build cache).
+    PATH="$GO119:$PATH" GOTOOLCHAIN=local GOPATH="$PWD/.go" GOCACHE="$PWD/.gocache" GOFLAGS=-mod=vendor CGO_ENABLED=0 \
       GO111MODULE=auto make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kubectl" >&2
     for b in kube-apiserver kube-controller-manager kubectl; do
       f=$(find _output -type f -name "$b" -perm -u+x | head -n1)
