@@ -1,11 +1,12 @@
-//! Command-line definition (clap derive).
+//! The command line's flag types (clap derive), and nothing else: the commands live in
+//! [`crate::cmd`], which reads these types; this module knows no command.
 //!
 //! How a subcommand plugs in:
-//! 1. write `src/cmd/<name>.rs` with a `#[derive(clap::Args)] pub struct <Name>Args` and
-//!    `pub async fn run(ctx: &Context, args: &<Name>Args) -> Result<Outcome>`;
-//! 2. declare the module in `src/cmd/mod.rs`;
-//! 3. add a variant `<Name>(cmd::<name>::<Name>Args)` to [`Commands`] below and a match arm in
-//!    `crate::run`.
+//! 1. add its flags here as `#[derive(clap::Args)] pub struct <Name>Args` and a variant
+//!    `<Name>(<Name>Args)` of [`Commands`];
+//! 2. write `src/cmd/<name>.rs` with `pub async fn run(ctx: &Context, args: &<Name>Args) ->
+//!    Result<Outcome>` (collect → model → a view printed through [`crate::printer`]);
+//! 3. declare the module and add its match arm in `src/cmd/mod.rs`.
 //!
 //! The global flags ([`GlobalArgs`]) are declared `global = true`, so they are accepted before or
 //! after the subcommand name, kubectl-style, and reach every command through [`crate::Context`].
@@ -13,8 +14,6 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::cmd;
 
 /// kubectl plugin for StatefulSets: pods by ordinal, revisions, diffs, rollback, orphaned PVCs.
 #[derive(Debug, Parser)]
@@ -115,21 +114,112 @@ pub enum DryRun {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// List StatefulSets with rollout state, Service health, PVC and orphan counts.
-    List(cmd::list::ListArgs),
+    List(ListArgs),
     /// Show one StatefulSet: pods by ordinal, revisions, partition line, PVCs, warnings.
-    Inspect(cmd::inspect::InspectArgs),
+    Inspect(InspectArgs),
     /// Show the revision history of a StatefulSet.
-    History(cmd::history::HistoryArgs),
+    History(HistoryArgs),
     /// Diff the pod templates of two revisions.
-    Diff(cmd::diff::DiffArgs),
+    Diff(DiffArgs),
     /// Roll a StatefulSet back to an earlier revision, after showing the diff.
-    Rollback(cmd::rollback::RollbackArgs),
+    Rollback(RollbackArgs),
     /// Find PVCs left behind by scale-downs and deleted StatefulSets; optionally delete them.
-    Orphans(cmd::orphans::OrphansArgs),
+    Orphans(OrphansArgs),
     /// Print a shell completion script.
-    Completion(cmd::completion::CompletionArgs),
+    Completion(CompletionArgs),
     /// Print the plugin version.
     Version,
+}
+
+// ------------------------------------------------------------- subcommand flags --
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectArgs {
+    /// StatefulSet name.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Print the pod template of this revision: a number, a full name (web-6c5f8b9d4), a hash
+    /// (prefix), `current`, `update`, or `live` (the StatefulSet's spec.template).
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Revision to diff from: a number, a full name, a hash (prefix), `current`, `update` or
+    /// `live` (the StatefulSet's spec.template). Default: the current revision, or the previous
+    /// one when current = update.
+    pub from: Option<String>,
+    /// Revision to diff to (same forms). Default: the update revision when FROM is not given,
+    /// `live` when it is.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Revision to roll back to: a number, a full name or a hash (prefix). Default: the revision
+    /// before the update revision (what `kubectl rollout undo` picks).
+    #[arg(long, value_name = "REV")]
+    pub to_revision: Option<String>,
+    /// Only show what would happen (client), or let the server validate without persisting (server).
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrphansArgs {
+    /// Only claims of this StatefulSet (existing or deleted).
+    pub name: Option<String>,
+    /// Delete the orphaned claims that no pod uses (asks for confirmation).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: `client` only shows what would be deleted; `server` sends the deletes
+    /// with dryRun=All so the apiserver validates them but persists nothing.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = DryRun::None,
+        num_args = 0..=1,
+        default_missing_value = "client",
+        require_equals = true,
+        requires = "delete"
+    )]
+    pub dry_run: DryRun,
+    /// With --delete: do not ask for confirmation.
+    #[arg(short = 'y', long, requires = "delete")]
+    pub yes: bool,
+    /// Exit with code 3 when orphaned claims exist (after --delete: when any remain).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompletionArgs {
+    /// Shell to generate the completion script for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
 }
 
 #[cfg(test)]

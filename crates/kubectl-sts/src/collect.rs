@@ -1,12 +1,15 @@
-//! API access: one paginated LIST per kind per scope, and kube errors mapped to
-//! messages that say which verb, resource and namespace failed.
+//! API access: paginated LISTs per kind and scope, the PersistentVolumes of a set of claims,
+//! and kube errors mapped to messages that say which verb, resource and namespace failed.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use k8s_openapi::api::core::v1::{Event, PersistentVolume};
 use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::Context;
@@ -154,6 +157,71 @@ pub async fn list_volumes(ctx: &Context) -> Result<Option<Vec<PersistentVolume>>
         }
         Err(e) => Err(e),
     }
+}
+
+/// Above this many bound claims, one cluster-wide LIST of PersistentVolumes is cheaper than a GET
+/// of each.
+pub const MAX_VOLUME_GETS: usize = 100;
+
+/// GETs in flight at once when reading PersistentVolumes one by one.
+const VOLUME_GETS_IN_FLIGHT: usize = 8;
+
+/// The PersistentVolumes named `names` (the ones a StatefulSet's claims are bound to), for their
+/// reclaim policies. A GET each, at most [`VOLUME_GETS_IN_FLIGHT`] at once, so the cost follows
+/// the StatefulSet rather than the cluster's PV count; above [`MAX_VOLUME_GETS`] names, one
+/// paginated LIST instead. `None`, with a warning, when RBAC forbids reading PVs (the reclaim
+/// column then reads "unknown"); a volume that does not exist is simply absent.
+pub async fn get_volumes(
+    ctx: &Context,
+    names: &[String],
+) -> Result<Option<Vec<PersistentVolume>>, Error> {
+    if names.len() > MAX_VOLUME_GETS {
+        return list_volumes(ctx).await;
+    }
+    let limit = Arc::new(Semaphore::new(VOLUME_GETS_IN_FLIGHT));
+    let mut gets = JoinSet::new();
+    for name in names.iter().cloned() {
+        let api = ctx.cluster_api::<PersistentVolume>();
+        let limit = Arc::clone(&limit);
+        gets.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            debug!(
+                verb = "get",
+                resource = "persistentvolumes",
+                name,
+                "API request"
+            );
+            let got = api.get_opt(&name).await;
+            (name, got)
+        });
+    }
+    let mut volumes = Vec::new();
+    while let Some(joined) = gets.join_next().await {
+        let (name, got) =
+            joined.map_err(|e| Error::Other(format!("reading persistentvolumes: {e}")))?;
+        match got {
+            Ok(Some(volume)) => volumes.push(volume),
+            Ok(None) => {}
+            Err(e) => match map_kube_error(
+                e,
+                "get",
+                "persistentvolumes",
+                Scope::Cluster,
+                &ctx.server,
+                Some(&name),
+            ) {
+                Error::Forbidden { message, .. } => {
+                    warn!(
+                        "cannot get persistentvolumes ({message}); reclaim policies are shown as unknown"
+                    );
+                    return Ok(None);
+                }
+                other => return Err(other),
+            },
+        }
+    }
+    volumes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(Some(volumes))
 }
 
 /// Events only add warnings (FailedCreate); without permission to list them the command

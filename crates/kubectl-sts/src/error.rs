@@ -141,9 +141,6 @@ pub enum Error {
     #[error("{0}")]
     Aborted(String),
 
-    #[error("{0}")]
-    NotImplemented(&'static str),
-
     #[error("failed to write output: {0}")]
     Output(#[from] std::io::Error),
 
@@ -155,6 +152,33 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+}
+
+/// Model errors about revisions as plugin errors; unknown revisions keep their own variant.
+impl From<sts_model::revision::RevisionError> for Error {
+    fn from(e: sts_model::revision::RevisionError) -> Self {
+        use sts_model::revision::RevisionError;
+        match e {
+            RevisionError::Unknown {
+                statefulset,
+                requested,
+                known,
+            } => Error::UnknownRevision {
+                statefulset,
+                requested,
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            },
+            other => Error::Other(other.to_string()),
+        }
+    }
 }
 
 fn suggest(suggestions: &[String]) -> String {

@@ -1,7 +1,8 @@
 //! `kubectl sts`: a kubectl plugin that joins the StatefulSet facts kubectl leaves scattered.
 //!
-//! Each command is *collect* (one paginated LIST per kind, [`collect`]) → *model* (pure,
-//! `sts-model`) → *render* (to `impl Write`).
+//! Each command is *collect* (paginated LISTs, [`collect`]; one StatefulSet with what belongs
+//! to it, [`target`]) → *model* (pure, `sts-model`) → a view printed through [`printer`] (to
+//! `impl Write`).
 
 pub mod cli;
 pub mod client;
@@ -9,14 +10,16 @@ pub mod cmd;
 pub mod collect;
 pub mod context;
 pub mod error;
+pub mod printer;
 pub mod prompt;
 pub mod render;
+pub mod target;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use cli::Cli;
 pub use context::Context;
 pub use error::{Error, Result};
-
-use cli::Commands;
 
 /// How a successful command ended; mapped to the process exit code by `main`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,35 +40,9 @@ impl Outcome {
     }
 }
 
-/// Run a parsed command line.
+/// Run a parsed command line (the dispatch is [`cmd::run`]).
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    match &cli.command {
-        Commands::Completion(args) => {
-            cmd::completion::run(args, &mut std::io::stdout().lock())?;
-            return Ok(Outcome::Success);
-        }
-        Commands::Version => {
-            use std::io::Write;
-            writeln!(
-                std::io::stdout().lock(),
-                "kubectl-sts {}",
-                env!("CARGO_PKG_VERSION")
-            )?;
-            return Ok(Outcome::Success);
-        }
-        _ => {}
-    }
-    collect::set_chunk_size(cli.global.chunk_size);
-    let ctx = Context::from_args(&cli.global).await?;
-    match &cli.command {
-        Commands::List(args) => cmd::list::run(&ctx, args).await,
-        Commands::Inspect(args) => cmd::inspect::run(&ctx, args).await,
-        Commands::History(args) => cmd::history::run(&ctx, args).await,
-        Commands::Diff(args) => cmd::diff::run(&ctx, args).await,
-        Commands::Rollback(args) => cmd::rollback::run(&ctx, args).await,
-        Commands::Orphans(args) => cmd::orphans::run(&ctx, args).await,
-        Commands::Completion(_) | Commands::Version => Ok(Outcome::Success),
-    }
+    cmd::run(cli).await
 }
 
 /// Install the tracing subscriber: `RUST_LOG` wins; otherwise `-v` enables debug logs

@@ -1,4 +1,6 @@
-//! Shared rendering helpers: kubectl-like tables and JSON/YAML views, all to `impl Write`.
+//! Rendering helpers every view shares: kubectl-like tables, coloured text, the unified diff
+//! writer, and the JSON/YAML encoding, all to `impl Write`. Views reach them through
+//! [`crate::printer`].
 
 use std::io::Write;
 
@@ -12,7 +14,7 @@ use crate::error::{Error, Result};
 pub const VIEW_API_VERSION: &str = "sts.dev/v1alpha1";
 
 /// Write `view` as pretty JSON or YAML. Callers only use this for structured formats.
-pub fn write_structured<T: Serialize>(
+pub fn write_structured<T: Serialize + ?Sized>(
     out: &mut impl Write,
     format: OutputFormat,
     view: &T,
@@ -77,11 +79,6 @@ pub fn cell(text: impl Into<String>, color: Option<Color>, allow_color: bool) ->
     }
 }
 
-/// "<none>" for missing values, as kubectl prints.
-pub fn or_none(value: Option<impl ToString>) -> String {
-    value.map_or_else(|| "<none>".to_string(), |v| v.to_string())
-}
-
 /// The governing Service of a StatefulSet, as shown in `list` and `inspect` views.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceView {
@@ -107,6 +104,51 @@ pub fn rollout_color(state: sts_model::rollout::RolloutState) -> Option<Color> {
         R::Rolling | R::PausedByPartition => Some(Color::Yellow),
         R::Stalled => Some(Color::Red),
     }
+}
+
+/// `text` in the ANSI colour `c` when colour is allowed, else as it is.
+pub fn paint(text: &str, c: Option<Color>, allow_color: bool) -> String {
+    match (allow_color, c) {
+        (true, Some(c)) => {
+            let style = anstyle::Style::new().fg_color(Some(ansi(c)));
+            format!("{style}{text}{style:#}")
+        }
+        _ => text.to_string(),
+    }
+}
+
+fn ansi(c: Color) -> anstyle::Color {
+    use anstyle::AnsiColor as A;
+    anstyle::Color::Ansi(match c {
+        Color::Red => A::Red,
+        Color::Green => A::Green,
+        Color::Yellow => A::Yellow,
+        Color::Cyan => A::Cyan,
+        _ => A::White,
+    })
+}
+
+/// Writes unified diff text, colouring lines like `git diff` when `color` is set.
+pub fn write_unified(out: &mut impl Write, text: &str, color: bool) -> Result<()> {
+    use anstyle::{AnsiColor, Style};
+    for line in text.lines() {
+        let style = if !color {
+            Style::new()
+        } else if line.starts_with("+++") || line.starts_with("---") {
+            Style::new().bold()
+        } else if line.starts_with("@@") {
+            Style::new().fg_color(Some(AnsiColor::Cyan.into()))
+        } else if line.starts_with('+') {
+            Style::new().fg_color(Some(AnsiColor::Green.into()))
+        } else if line.starts_with('-') {
+            Style::new().fg_color(Some(AnsiColor::Red.into()))
+        } else {
+            Style::new()
+        };
+        // An empty Style renders as nothing, so plain output carries no escape codes.
+        writeln!(out, "{style}{line}{style:#}")?;
+    }
+    Ok(())
 }
 
 /// The field names of a JSON object, sorted: the view tests pin each view's schema with it.

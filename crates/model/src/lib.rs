@@ -4,21 +4,29 @@
 //! client, no HTTP. That keeps the Kubernetes rules (naming, revisions,
 //! partitions, orphan classification, the headless Service, the serviceName
 //! patch) in one place where they are unit-tested without a cluster.
+//!
+//! Grouped by concept, not by which program uses it:
 
-// --- used by kubectl-sts ---
+// --- objects and the facts read off them; names and quantities ---
 pub mod age;
-pub mod diff;
 pub mod naming;
-pub mod orphans;
+pub mod objects;
+pub mod quantity;
+
+// --- revisions and rollouts ---
+pub mod diff;
 pub mod revision;
 pub mod rollout;
-pub mod service_health;
 
-// --- used by sts-webhook ---
+// --- claims ---
+pub mod orphans;
+
+// --- the governing Service: its health, DNS, the Service to create, admission, reconciling ---
 pub mod dns;
 pub mod headless;
 pub mod mutation;
 pub mod reconcile;
+pub mod service_health;
 
 // --- test support: real-shaped object builders ---
 #[cfg(any(test, feature = "fixtures"))]

@@ -38,6 +38,7 @@ use crate::headless::{
     ADOPTED_ANNOTATION, HeadlessConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION,
     desired_service,
 };
+use crate::objects::service_name;
 
 /// Tunables of [`plan`].
 #[derive(Clone, Debug)]
@@ -167,14 +168,6 @@ pub fn owner_reference(sts: &StatefulSet) -> Option<OwnerReference> {
         controller: Some(false),
         block_owner_deletion: Some(false),
     })
-}
-
-fn service_name(sts: &StatefulSet) -> Option<&str> {
-    sts.spec
-        .as_ref()?
-        .service_name
-        .as_deref()
-        .filter(|s| !s.is_empty())
 }
 
 /// Whether a Service was ever given an owner by the reconciler ([`ADOPTED_ANNOTATION`]).

@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-/// Pod label holding the full name of the revision the pod was created from.
-pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
+use crate::objects::{is_controlled_by, pod_revision};
+
 /// Annotation kubectl (`--record`) and users set to explain a change.
 pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
 /// Revision argument meaning "the StatefulSet's spec.template as it is now".
@@ -159,59 +159,6 @@ pub fn template_from_data(data: &Value) -> Result<PodTemplateSpec, String> {
         .map_err(|e| format!("spec.template is not a pod template: {e}"))
 }
 
-/// The revision name a pod was created from (its `controller-revision-hash` label).
-pub fn pod_revision_name(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(REVISION_HASH_LABEL))
-        .map(String::as_str)
-}
-
-/// True when `meta` has a controller ownerReference to this StatefulSet.
-///
-/// Matches by UID like kubectl does; a StatefulSet without a UID (only in hand-made objects)
-/// falls back to kind + name.
-pub fn is_controlled_by(meta: &ObjectMeta, sts: &StatefulSet) -> bool {
-    let Some(refs) = meta.owner_references.as_ref() else {
-        return false;
-    };
-    refs.iter()
-        .filter(|r| r.controller == Some(true))
-        .any(|r| match &sts.metadata.uid {
-            Some(uid) => &r.uid == uid,
-            None => r.kind == "StatefulSet" && Some(&r.name) == sts.metadata.name.as_ref(),
-        })
-}
-
-/// A StatefulSet's `spec.selector` as a LIST `labelSelector` query
-/// (`app=web,tier in (a,b),!legacy`), so revisions and pods are fetched with one request each.
-/// `None` when the selector selects nothing expressible (no selector at all).
-pub fn label_selector_query(selector: &LabelSelector) -> Option<String> {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for expr in selector.match_expressions.iter().flatten() {
-        let values = expr.values.clone().unwrap_or_default().join(",");
-        parts.push(match expr.operator.as_str() {
-            "In" => format!("{} in ({values})", expr.key),
-            "NotIn" => format!("{} notin ({values})", expr.key),
-            "Exists" => expr.key.clone(),
-            "DoesNotExist" => format!("!{}", expr.key),
-            // Unknown operators would be rejected by the apiserver anyway; pass them through.
-            other => format!("{} {other} ({values})", expr.key),
-        });
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join(","))
-    }
-}
-
 /// A StatefulSet with its revisions (ascending by number) and status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
@@ -344,7 +291,7 @@ impl History {
 
     /// The revision a pod runs, by its `controller-revision-hash` label.
     pub fn pod_revision(&self, pod: &Pod) -> Option<&Revision> {
-        pod_revision_name(pod).and_then(|n| self.by_name(n))
+        pod_revision(pod).and_then(|n| self.by_name(n))
     }
 
     pub fn current_revision(&self) -> Option<&Revision> {
@@ -369,7 +316,7 @@ impl History {
     pub fn pod_counts(&self, sts: &StatefulSet, pods: &[Pod]) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for pod in pods.iter().filter(|p| is_controlled_by(&p.metadata, sts)) {
-            if let Some(name) = pod_revision_name(pod) {
+            if let Some(name) = pod_revision(pod) {
                 *counts.entry(name.to_string()).or_insert(0) += 1;
             }
         }
@@ -1204,25 +1151,6 @@ mod tests {
             summarize_change(&parse(two), &parse(base)),
             "container sidecar removed"
         );
-    }
-
-    #[test]
-    fn selector_query_covers_labels_and_expressions() {
-        let sel: LabelSelector = serde_json::from_value(json!({
-            "matchLabels": {"app": "web", "tier": "db"},
-            "matchExpressions": [
-                {"key": "env", "operator": "In", "values": ["a", "b"]},
-                {"key": "zone", "operator": "NotIn", "values": ["x"]},
-                {"key": "ready", "operator": "Exists"},
-                {"key": "legacy", "operator": "DoesNotExist"}
-            ]
-        }))
-        .unwrap();
-        assert_eq!(
-            label_selector_query(&sel).as_deref(),
-            Some("app=web,tier=db,env in (a,b),zone notin (x),ready,!legacy")
-        );
-        assert_eq!(label_selector_query(&LabelSelector::default()), None);
     }
 
     /// Objects captured from the project's local v1.20.2 control plane (`sts-cluster up`) after

@@ -11,9 +11,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use serde::{Deserialize, Serialize};
 
 use crate::naming::{ordinal_range, ordinals_start, statefulset_pod_ordinal};
-
-/// Label on every StatefulSet pod holding the *full* revision name (`<sts>-<hash>`).
-pub const REVISION_LABEL: &str = "controller-revision-hash";
+use crate::objects::pod_revision;
 
 /// How long a pod may stay not-ready during a rollout before we call the rollout stalled.
 pub const DEFAULT_STALL_AFTER: SignedDuration = SignedDuration::from_secs(5 * 60);
@@ -137,15 +135,6 @@ impl ReadyCount {
         let status = self.status.unwrap_or(0);
         (status != self.pods).then_some(status)
     }
-}
-
-/// The full revision name a pod runs (label `controller-revision-hash`).
-pub fn pod_revision(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .labels
-        .as_ref()?
-        .get(REVISION_LABEL)
-        .map(String::as_str)
 }
 
 /// Ready condition True.

@@ -5,6 +5,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use serde::{Deserialize, Serialize};
 
+use crate::objects::service_name;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceHealth {
     /// A headless Service of that name selects the pod template's labels.
@@ -30,14 +32,6 @@ impl ServiceHealth {
             ServiceHealth::NotSet => "not set",
         }
     }
-}
-
-/// `spec.serviceName`, if set and non-empty (v1.20 servers return `""` when unset).
-pub fn service_name(sts: &StatefulSet) -> Option<&str> {
-    sts.spec
-        .as_ref()
-        .and_then(|s| s.service_name.as_deref())
-        .filter(|n| !n.is_empty())
 }
 
 /// Health of the governing Service, looked up by name among `services` of the StatefulSet's

@@ -5,22 +5,8 @@ use std::io::Write;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, CompletionArgs, CompletionShell};
 use crate::error::{Error, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompletionShell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct CompletionArgs {
-    /// Shell to generate the completion script for.
-    #[arg(value_enum)]
-    pub shell: CompletionShell,
-}
 
 /// Write the completion script for `args.shell` to `out`.
 ///

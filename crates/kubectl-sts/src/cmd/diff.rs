@@ -1,38 +1,26 @@
 //! `kubectl sts diff NAME [FROM [TO]]` — unified diff of the pod templates of two revisions.
+//!
+//! Requests: the StatefulSet and its ControllerRevisions ([`Target`]).
 
 use std::io::Write;
 
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use sts_model::diff::{TemplateDiff, unified};
 use sts_model::revision::{History, Selected};
 
-use crate::cli::OutputFormat;
-use crate::cmd::history::{collect, revision_error};
+use crate::cli::DiffArgs;
 use crate::error::{Error, Result};
-use crate::render::{VIEW_API_VERSION, write_structured};
+use crate::printer::{Printer, TextStyle, View};
+use crate::render::{VIEW_API_VERSION, write_unified};
+use crate::target::{Parts, Target};
 use crate::{Context, Outcome};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct DiffArgs {
-    /// StatefulSet name.
-    pub name: String,
-    /// Revision to diff from: a number, a full name, a hash (prefix), `current`, `update` or
-    /// `live` (the StatefulSet's spec.template). Default: the current revision, or the previous
-    /// one when current = update.
-    pub from: Option<String>,
-    /// Revision to diff to (same forms). Default: the update revision when FROM is not given,
-    /// `live` when it is.
-    pub to: Option<String>,
-}
-
 pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
-    let objects = collect(ctx, &args.name, false).await?;
-    let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
+    let target = Target::fetch(ctx, "diff", &args.name, Parts::default()).await?;
+    let history = History::new(&target.statefulset, &target.revisions)?;
     let (from, to) = select(&history, args.from.as_deref(), args.to.as_deref())?;
-    let diff = diff_between(&history, from, to)?;
-    let mut out = std::io::stdout().lock();
-    render_diff(&mut out, ctx.output, &history, &diff, ctx.color)?;
+    let view = RevisionDiffView::new(&history, &diff_between(&history, from, to)?);
+    Printer::for_context(ctx).print(&mut std::io::stdout().lock(), &view)?;
     Ok(Outcome::Success)
 }
 
@@ -42,15 +30,13 @@ pub fn select<'a>(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Selected<'a>, Selected<'a>)> {
-    match (from, to) {
-        (None, _) => history.default_diff().map_err(revision_error),
-        (Some(f), to) => Ok((
-            history.resolve(f).map_err(revision_error)?,
-            history
-                .resolve(to.unwrap_or(sts_model::revision::LIVE))
-                .map_err(revision_error)?,
-        )),
-    }
+    Ok(match (from, to) {
+        (None, _) => history.default_diff()?,
+        (Some(f), to) => (
+            history.resolve(f)?,
+            history.resolve(to.unwrap_or(sts_model::revision::LIVE))?,
+        ),
+    })
 }
 
 /// The unified diff between two selected templates, labelled `revision N (name)` / `live (…)`.
@@ -61,14 +47,15 @@ pub fn diff_between(
 ) -> Result<TemplateDiff> {
     unified(
         &from.label(&history.statefulset),
-        from.template().map_err(revision_error)?,
+        from.template()?,
         &to.label(&history.statefulset),
-        to.template().map_err(revision_error)?,
+        to.template()?,
     )
     .map_err(|e| Error::Other(e.to_string()))
 }
 
-/// `-o json|yaml` view of a diff: `kind: RevisionDiff`.
+/// `kind: RevisionDiff` (docs/contracts.md); the text form is the unified diff, coloured like
+/// `git diff` when colour is allowed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionDiffView {
@@ -82,15 +69,9 @@ pub struct RevisionDiffView {
     pub diff: String,
 }
 
-pub fn render_diff(
-    out: &mut impl Write,
-    format: OutputFormat,
-    history: &History,
-    diff: &TemplateDiff,
-    color: bool,
-) -> Result<()> {
-    if format.is_structured() {
-        let view = RevisionDiffView {
+impl RevisionDiffView {
+    pub fn new(history: &History, diff: &TemplateDiff) -> Self {
+        Self {
             api_version: VIEW_API_VERSION,
             kind: "RevisionDiff",
             namespace: history.namespace.clone(),
@@ -98,42 +79,25 @@ pub fn render_diff(
             from: diff.from.clone(),
             to: diff.to.clone(),
             diff: diff.text.clone(),
-        };
-        return write_structured(out, format, &view);
+        }
     }
-    if diff.is_empty() {
-        writeln!(out, "No differences between {} and {}.", diff.from, diff.to)?;
-        return Ok(());
-    }
-    write_unified(out, &diff.text, color)
 }
 
-/// Writes unified diff text, colouring lines like `git diff` when `color` is set.
-pub fn write_unified(out: &mut impl Write, text: &str, color: bool) -> Result<()> {
-    for line in text.lines() {
-        let style = if !color {
-            Style::new()
-        } else if line.starts_with("+++") || line.starts_with("---") {
-            Style::new().bold()
-        } else if line.starts_with("@@") {
-            Style::new().fg_color(Some(AnsiColor::Cyan.into()))
-        } else if line.starts_with('+') {
-            Style::new().fg_color(Some(AnsiColor::Green.into()))
-        } else if line.starts_with('-') {
-            Style::new().fg_color(Some(AnsiColor::Red.into()))
-        } else {
-            Style::new()
-        };
-        // An empty Style renders as nothing, so plain output carries no escape codes.
-        writeln!(out, "{style}{line}{style:#}")?;
+impl View for RevisionDiffView {
+    fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
+        if self.diff.is_empty() {
+            writeln!(out, "No differences between {} and {}.", self.from, self.to)?;
+            return Ok(());
+        }
+        write_unified(out, &self.diff, style.color)
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::history::tests::rolling;
+    use crate::cli::OutputFormat;
+    use crate::testing::rolling;
     use serde_json::Value;
 
     fn history() -> History {
@@ -151,7 +115,9 @@ mod tests {
         let (f, t) = select(h, from, to).unwrap();
         let d = diff_between(h, f, t).unwrap();
         let mut out = Vec::new();
-        render_diff(&mut out, format, h, &d, color).unwrap();
+        Printer::new(format, color)
+            .print(&mut out, &RevisionDiffView::new(h, &d))
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 

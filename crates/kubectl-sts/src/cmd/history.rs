@@ -1,158 +1,44 @@
 //! `kubectl sts history NAME [--revision REV]` — the revisions of one StatefulSet.
 //!
-//! Also home of what `diff` and `rollback` share: fetching a StatefulSet with its
-//! ControllerRevisions (and pods) in a constant number of requests, and mapping model errors.
+//! Requests: the StatefulSet, its ControllerRevisions and pods ([`Target`]).
 
 use std::io::Write;
 
 use comfy_table::Color;
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde::Serialize;
 use sts_model::age::format_age;
 use sts_model::diff::template_yaml;
-use sts_model::revision::{History, HistoryEntry, RevisionError, Selected, label_selector_query};
-use tracing::debug;
+use sts_model::revision::{History, HistoryEntry, Selected};
 
-use crate::cli::OutputFormat;
-use crate::collect::{close_names, list_all, list_namespace, map_kube_error};
-use crate::error::{Error, Result, Scope};
-use crate::render::{VIEW_API_VERSION, cell, new_table, write_structured, write_table};
+use crate::cli::{HistoryArgs, OutputFormat};
+use crate::error::{Error, Result};
+use crate::printer::{Printer, TextStyle, View};
+use crate::render::{VIEW_API_VERSION, cell, new_table, write_table};
+use crate::target::{Parts, Target};
 use crate::{Context, Outcome};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct HistoryArgs {
-    /// StatefulSet name.
-    pub name: String,
-    /// Print the pod template of this revision: a number, a full name (web-6c5f8b9d4), a hash
-    /// (prefix), `current`, `update`, or `live` (the StatefulSet's spec.template).
-    #[arg(long, value_name = "REV")]
-    pub revision: Option<String>,
-}
-
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
-    let objects = collect(ctx, &args.name, true).await?;
-    let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
+    let parts = Parts {
+        pods: args.revision.is_none(),
+        claims: false,
+    };
+    let target = Target::fetch(ctx, "history", &args.name, parts).await?;
+    let history = History::new(&target.statefulset, &target.revisions)?;
+    let printer = Printer::for_context(ctx);
     let mut out = std::io::stdout().lock();
     match &args.revision {
         Some(rev) => {
-            let selected = history.resolve(rev).map_err(revision_error)?;
-            render_template(&mut out, ctx.output, &history, selected)?;
+            let view = TemplateView::new(&history, history.resolve(rev)?)?;
+            printer.print(&mut out, &view)?;
         }
         None => {
-            let view = history_view(&history, &history.entries(&objects.sts, &objects.pods));
-            render_history(&mut out, ctx.output, &view, Timestamp::now(), ctx.color)?;
+            let entries = history.entries(&target.statefulset, &target.pods);
+            printer.print(&mut out, &history_view(&history, &entries))?;
         }
     }
     Ok(Outcome::Success)
-}
-
-// ---------------------------------------------------------------- collect (shared) --
-
-/// A StatefulSet and the objects a revision command needs.
-pub(crate) struct Collected {
-    pub sts: StatefulSet,
-    pub revisions: Vec<ControllerRevision>,
-    /// Empty unless asked for.
-    pub pods: Vec<Pod>,
-}
-
-/// One GET of the StatefulSet, then one paginated LIST of ControllerRevisions (and of Pods when
-/// `with_pods`) with the StatefulSet's selector: 2–3 requests whatever the cluster holds.
-pub(crate) async fn collect(ctx: &Context, name: &str, with_pods: bool) -> Result<Collected> {
-    if ctx.all_namespaces {
-        return Err(Error::Usage(
-            "-A/--all-namespaces cannot be used with a single StatefulSet; use -n NAMESPACE".into(),
-        ));
-    }
-    let ns = ctx.namespace.as_str();
-    let scope = Scope::Namespace(ns.to_string());
-    let sts = get_statefulset(ctx, name).await?;
-    let selector = sts
-        .spec
-        .as_ref()
-        .and_then(|s| label_selector_query(&s.selector))
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "StatefulSet {name:?} {scope} has an empty selector"
-            ))
-        })?;
-    let revisions = list_namespace::<ControllerRevision>(ctx, ns, Some(&selector), None).await?;
-    let pods = if with_pods {
-        list_namespace::<Pod>(ctx, ns, Some(&selector), None).await?
-    } else {
-        Vec::new()
-    };
-    Ok(Collected {
-        sts,
-        revisions,
-        pods,
-    })
-}
-
-/// GET one StatefulSet; when it does not exist, one LIST of names to suggest close ones.
-pub(crate) async fn get_statefulset(ctx: &Context, name: &str) -> Result<StatefulSet> {
-    let ns = ctx.namespace.as_str();
-    let scope = Scope::Namespace(ns.to_string());
-    let api = ctx.api_in::<StatefulSet>(ns);
-    debug!(verb = "get", resource = "statefulsets", scope = %scope, name, "API request");
-    match api.get(name).await {
-        Ok(sts) => Ok(sts),
-        Err(e) => match map_kube_error(
-            e,
-            "get",
-            "statefulsets",
-            scope.clone(),
-            &ctx.server,
-            Some(name),
-        ) {
-            Error::NotFound {
-                kind,
-                name: missing,
-                ..
-            } => {
-                // Best effort: a failing suggestion LIST must not hide the NotFound.
-                let names: Vec<String> = list_all(&api, &scope, None, &ctx.server)
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|s| s.metadata.name)
-                    .collect();
-                Err(Error::NotFound {
-                    kind,
-                    suggestions: close_names(&missing, names.iter().map(String::as_str)),
-                    name: missing,
-                    scope,
-                })
-            }
-            other => Err(other),
-        },
-    }
-}
-
-/// Model errors as plugin errors; unknown revisions keep their dedicated variant.
-pub(crate) fn revision_error(e: RevisionError) -> Error {
-    match e {
-        RevisionError::Unknown {
-            statefulset,
-            requested,
-            known,
-        } => Error::UnknownRevision {
-            statefulset,
-            requested,
-            known: if known.is_empty() {
-                "none".to_string()
-            } else {
-                known
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        },
-        other => Error::Other(other.to_string()),
-    }
 }
 
 // ---------------------------------------------------------------------- view --
@@ -231,17 +117,20 @@ fn images(t: &PodTemplateSpec) -> Vec<String> {
 
 // -------------------------------------------------------------------- render --
 
-/// Table (`wide` adds CREATED and IMAGES), or the JSON/YAML view.
-pub fn render_history(
+/// Table (`wide` adds CREATED and IMAGES); JSON/YAML are the view itself.
+impl View for RevisionHistoryView {
+    fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
+        write_history_table(out, self, style.now, style.wide, style.color)
+    }
+}
+
+fn write_history_table(
     out: &mut impl Write,
-    format: OutputFormat,
     view: &RevisionHistoryView,
     now: Timestamp,
+    wide: bool,
     color: bool,
 ) -> Result<()> {
-    if format.is_structured() {
-        return write_structured(out, format, view);
-    }
     if view.revisions.is_empty() {
         writeln!(
             out,
@@ -250,7 +139,6 @@ pub fn render_history(
         )?;
         return Ok(());
     }
-    let wide = format == OutputFormat::Wide;
     let mut header = vec![
         "REVISION",
         "NAME",
@@ -316,136 +204,62 @@ pub fn render_history(
     write_table(out, &table)
 }
 
-/// `history --revision REV`: the pod template as YAML (table/wide/yaml, with a comment naming
-/// the revision) or as JSON.
-pub fn render_template(
-    out: &mut impl Write,
-    format: OutputFormat,
-    history: &History,
-    selected: Selected<'_>,
-) -> Result<()> {
-    let template = selected.template().map_err(revision_error)?;
-    if format == OutputFormat::Json {
-        let value = sts_model::diff::normalize(&serde_json::to_value(template)?);
-        serde_json::to_writer_pretty(&mut *out, &value)?;
-        writeln!(out)?;
-        return Ok(());
+/// `history --revision REV`: one revision's pod template, as YAML with a comment naming the
+/// revision (`table`, `wide`, `yaml`) or as JSON; both without the `$patch` directive.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct TemplateView {
+    /// The template, normalised as `diff` shows it.
+    template: serde_json::Value,
+    #[serde(skip)]
+    heading: String,
+    #[serde(skip)]
+    yaml: String,
+}
+
+impl TemplateView {
+    pub fn new(history: &History, selected: Selected<'_>) -> Result<Self> {
+        let template = selected.template()?;
+        Ok(Self {
+            template: sts_model::diff::normalize(&serde_json::to_value(template)?),
+            heading: format!(
+                "# StatefulSet {}/{}: pod template of {}",
+                history.namespace,
+                history.statefulset,
+                selected.label(&history.statefulset)
+            ),
+            yaml: template_yaml(template).map_err(|e| Error::Other(e.to_string()))?,
+        })
     }
-    let yaml = template_yaml(template).map_err(|e| Error::Other(e.to_string()))?;
-    writeln!(
-        out,
-        "# StatefulSet {}/{}: pod template of {}",
-        history.namespace,
-        history.statefulset,
-        selected.label(&history.statefulset)
-    )?;
-    out.write_all(yaml.as_bytes())?;
-    Ok(())
+}
+
+impl View for TemplateView {
+    fn write_text(&self, out: &mut impl Write, _style: &TextStyle) -> Result<()> {
+        self.write_yaml(out)
+    }
+
+    fn write_structured(&self, out: &mut impl Write, format: OutputFormat) -> Result<()> {
+        match format {
+            OutputFormat::Json => crate::render::write_structured(out, format, self),
+            // YAML is what the text form prints, with its comment.
+            _ => self.write_yaml(out),
+        }
+    }
+}
+
+impl TemplateView {
+    fn write_yaml(&self, out: &mut impl Write) -> Result<()> {
+        writeln!(out, "{}", self.heading)?;
+        out.write_all(self.yaml.as_bytes())?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::rolling;
     use serde_json::{Value, json};
-
-    pub(crate) const UID: &str = "a981f84a-de83-4550-9f4c-67192fbba2fd";
-
-    pub(crate) fn template(image: &str) -> Value {
-        json!({
-            "metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
-            "spec": {
-                "containers": [{
-                    "image": image, "imagePullPolicy": "IfNotPresent", "name": "nginx",
-                    "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}],
-                    "resources": {},
-                    "terminationMessagePath": "/dev/termination-log",
-                    "terminationMessagePolicy": "File"
-                }],
-                "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
-                "schedulerName": "default-scheduler", "securityContext": {},
-                "terminationGracePeriodSeconds": 30
-            }
-        })
-    }
-
-    pub(crate) fn cr(
-        name: &str,
-        number: i64,
-        image: &str,
-        created: &str,
-        cause: Option<&str>,
-    ) -> ControllerRevision {
-        let mut t = template(image);
-        t["$patch"] = json!("replace");
-        let mut annotations = json!({});
-        if let Some(c) = cause {
-            annotations["kubernetes.io/change-cause"] = json!(c);
-        }
-        serde_json::from_value(json!({
-            "metadata": {
-                "name": name, "namespace": "default", "creationTimestamp": created,
-                "annotations": annotations,
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web",
-                                     "uid": UID, "controller": true, "blockOwnerDeletion": true}]
-            },
-            "data": {"spec": {"template": t}},
-            "revision": number
-        }))
-        .unwrap()
-    }
-
-    pub(crate) fn sts(image: &str, current: &str, update: &str) -> StatefulSet {
-        serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "default", "uid": UID, "resourceVersion": "900"},
-            "spec": {"selector": {"matchLabels": {"app": "web"}}, "serviceName": "web", "template": template(image)},
-            "status": {"currentRevision": current, "updateRevision": update, "replicas": 3}
-        }))
-        .unwrap()
-    }
-
-    fn pod(i: u32, rev: &str) -> Pod {
-        serde_json::from_value(json!({"metadata": {
-            "name": format!("web-{i}"), "namespace": "default",
-            "labels": {"app": "web", "controller-revision-hash": rev},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web",
-                                 "uid": UID, "controller": true}]
-        }}))
-        .unwrap()
-    }
-
-    /// Mid-rollout: revision 2 is current on two pods, revision 3 is the update revision on one.
-    pub(crate) fn rolling() -> (StatefulSet, Vec<ControllerRevision>, Vec<Pod>) {
-        let s = sts("nginx:1.21", "web-7b8c9d6f5", "web-6c5f8b9d4");
-        let crs = vec![
-            cr(
-                "web-6c5f8b9d4",
-                3,
-                "nginx:1.21",
-                "2026-11-22T03:20:00Z",
-                Some("bump to 1.21"),
-            ),
-            cr(
-                "web-5d4fd4b95c",
-                1,
-                "nginx:1.19",
-                "2026-11-22T03:00:00Z",
-                None,
-            ),
-            cr(
-                "web-7b8c9d6f5",
-                2,
-                "nginx:1.20",
-                "2026-11-22T03:10:00Z",
-                None,
-            ),
-        ];
-        let pods = vec![
-            pod(0, "web-7b8c9d6f5"),
-            pod(1, "web-7b8c9d6f5"),
-            pod(2, "web-6c5f8b9d4"),
-        ];
-        (s, crs, pods)
-    }
 
     fn view() -> (History, RevisionHistoryView) {
         let (s, crs, pods) = rolling();
@@ -461,7 +275,10 @@ pub(crate) mod tests {
     fn render(format: OutputFormat, color: bool) -> String {
         let (_, v) = view();
         let mut out = Vec::new();
-        render_history(&mut out, format, &v, now(), color).unwrap();
+        Printer::new(format, color)
+            .at(now())
+            .print(&mut out, &v)
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -535,7 +352,10 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
         let h = History::new(&s, &[]).unwrap();
         let v = history_view(&h, &[]);
         let mut out = Vec::new();
-        render_history(&mut out, OutputFormat::Table, &v, now(), false).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .at(now())
+            .print(&mut out, &v)
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "No revisions found for StatefulSet default/web.\n"
@@ -546,7 +366,10 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
     fn template_of_one_revision() {
         let (h, _) = view();
         let mut out = Vec::new();
-        render_template(&mut out, OutputFormat::Table, &h, h.resolve("2").unwrap()).unwrap();
+        let view = TemplateView::new(&h, h.resolve("2").unwrap()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(
@@ -558,7 +381,10 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
         assert!(!text.contains("$patch"));
 
         let mut out = Vec::new();
-        render_template(&mut out, OutputFormat::Json, &h, h.resolve("live").unwrap()).unwrap();
+        let view = TemplateView::new(&h, h.resolve("live").unwrap()).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .print(&mut out, &view)
+            .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["spec"]["containers"][0]["image"], "nginx:1.21");
     }
@@ -566,7 +392,7 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
     #[test]
     fn unknown_revision_error_lists_numbers() {
         let (h, _) = view();
-        let err = revision_error(h.resolve("7").unwrap_err());
+        let err = Error::from(h.resolve("7").unwrap_err());
         assert_eq!(
             err.to_string(),
             "unknown revision \"7\" of StatefulSet \"web\"; known revisions: 1, 2, 3"

@@ -2,11 +2,12 @@
 //! pods included) with revision and DNS name, the partition line, per-pod claims with the PV's
 //! reclaim policy, and warnings.
 //!
-//! Requests: StatefulSets of the namespace (to find NAME, or suggest close names), then at
-//! once: Pods and ControllerRevisions (by the StatefulSet's selector), PVCs and Services of
-//! the namespace, PersistentVolumes, Events about the StatefulSet, and the governing Service's
-//! EndpointSlices (label `kubernetes.io/service-name`; on servers without
-//! `discovery.k8s.io/v1`, one GET of its Endpoints). Eight or nine requests, whatever the size.
+//! Requests scale with the StatefulSet, not with its namespace: the StatefulSet, its pods,
+//! revisions and claims ([`Target`]), then at once: its governing Service (GET), its bound
+//! PersistentVolumes ([`get_volumes`]: a GET each, or one LIST when there are many), the Events
+//! about it (field selector), and the Service's EndpointSlices (label
+//! `kubernetes.io/service-name`; on servers without `discovery.k8s.io/v1`, one GET of its
+//! Endpoints). `-v` logs each request.
 //!
 //! A pod's DNS name is shown only when those endpoints publish its hostname as ready; otherwise
 //! the DNS column says why there is no record.
@@ -14,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use comfy_table::Color;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Service};
@@ -23,31 +25,27 @@ use sts_model::naming::{
     MAX_NAME_FOR_REVISION_LABEL, claim_name, claim_template_names, desired_replicas,
     name_breaks_revision_label, ordinal_range, ordinals_start, pod_dns_name,
 };
+use sts_model::objects::{pod_revision, service_name};
 use sts_model::orphans::{RetentionPolicy, claim_capacity, retention_policy};
-use sts_model::revision::{History, label_selector_query};
+use sts_model::revision::History;
 use sts_model::rollout::{
-    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
-    partition, partition_ordinal, pod_is_ready, pod_revision, pods_by_ordinal, ready_count,
+    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, RolloutStatus, failed_create_events,
+    max_unavailable, partition, partition_ordinal, pod_is_ready, pods_by_ordinal, ready_count,
     rollback_trap, rollout_status, update_strategy,
 };
 use sts_model::service_health::{
-    PodDns, PublishedHostnames, ServiceHealth, pod_dns, service_health, service_name,
+    PodDns, PublishedHostnames, ServiceHealth, pod_dns, service_health,
 };
 
-use crate::cli::OutputFormat;
-use crate::collect::{close_names, list_events_lenient, list_namespace, list_volumes};
-use crate::error::{Error, Result, Scope};
+use crate::cli::InspectArgs;
+use crate::collect::{get_volumes, list_events_lenient, map_kube_error};
+use crate::error::{Result, Scope};
+use crate::printer::{Printer, TextStyle, View};
 use crate::render::{
-    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color, write_structured,
-    write_table,
+    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, paint, rollout_color, write_table,
 };
+use crate::target::{Parts, Target};
 use crate::{Context, Outcome};
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct InspectArgs {
-    /// StatefulSet name.
-    pub name: String,
-}
 
 /// `kind: StatefulSetInspection` (docs/contracts.md).
 #[derive(Debug, Clone, Serialize)]
@@ -155,40 +153,74 @@ pub struct InspectInput {
 }
 
 pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
-    let namespace = single_namespace(ctx, "inspect")?;
-    let statefulset = find_statefulset(ctx, namespace, &args.name).await?;
-    let selector = statefulset
-        .spec
-        .as_ref()
-        .and_then(|s| label_selector_query(&s.selector));
+    let parts = Parts {
+        pods: true,
+        claims: true,
+    };
+    let target = Target::fetch(ctx, "inspect", &args.name, parts).await?;
+    let namespace = target.namespace.as_str();
     let events_fields = format!(
         "involvedObject.kind=StatefulSet,involvedObject.name={}",
         args.name
     );
-    let governing = service_name(&statefulset).map(str::to_string);
-    let (pods, claims, volumes, services, revisions, events, published) = tokio::try_join!(
-        list_namespace::<Pod>(ctx, namespace, selector.as_deref(), None),
-        list_namespace::<PersistentVolumeClaim>(ctx, namespace, None, None),
-        list_volumes(ctx),
-        list_namespace::<Service>(ctx, namespace, None, None),
-        list_namespace::<ControllerRevision>(ctx, namespace, selector.as_deref(), None),
+    let governing = service_name(&target.statefulset).map(str::to_string);
+    let bound: Vec<String> = target
+        .claims
+        .iter()
+        .filter_map(|c| c.spec.as_ref()?.volume_name.clone())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let (service, volumes, events, published) = tokio::try_join!(
+        get_service(ctx, namespace, governing.as_deref()),
+        get_volumes(ctx, &bound),
         list_events_lenient(ctx, Some(namespace), &events_fields),
         published_hostnames(ctx, namespace, governing.as_deref()),
     )?;
     let input = InspectInput {
-        statefulset,
-        pods,
-        claims,
+        statefulset: target.statefulset,
+        pods: target.pods,
+        claims: target.claims,
         volumes,
-        services,
-        revisions,
+        services: service.into_iter().collect(),
+        revisions: target.revisions,
         events,
         published,
     };
-    let now = Timestamp::now();
-    let view = build_view(&input, &ctx.cluster_domain, now);
-    render(&mut std::io::stdout().lock(), ctx.output, &view, ctx.color)?;
+    let printer = Printer::for_context(ctx);
+    let view = build_view(&input, &ctx.cluster_domain, printer.style().now);
+    printer.print(&mut std::io::stdout().lock(), &view)?;
     Ok(Outcome::Success)
+}
+
+/// GET the governing Service; `None` when it does not exist (or no name is set).
+async fn get_service(
+    ctx: &Context,
+    namespace: &str,
+    name: Option<&str>,
+) -> Result<Option<Service>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    tracing::debug!(
+        verb = "get",
+        resource = "services",
+        namespace,
+        name,
+        "API request"
+    );
+    ctx.api_in::<Service>(namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| {
+            map_kube_error(
+                e,
+                "get",
+                "services",
+                Scope::Namespace(namespace.to_string()),
+                &ctx.server,
+                Some(name),
+            )
+        })
 }
 
 /// What the Service's endpoints publish: its EndpointSlices, or its Endpoints where the
@@ -225,7 +257,7 @@ async fn published_hostnames(
         // No discovery.k8s.io/v1 on this server (before 1.21): read the Endpoints instead.
         Err(kube::Error::Api(status)) if status.code == 404 => {}
         Err(e) => {
-            return Err(crate::collect::map_kube_error(
+            return Err(map_kube_error(
                 e,
                 "list",
                 "endpointslices",
@@ -249,7 +281,7 @@ async fn published_hostnames(
                 .unwrap_or_default(),
         )),
         Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
-        Err(e) => Err(crate::collect::map_kube_error(
+        Err(e) => Err(map_kube_error(
             e,
             "get",
             "endpoints",
@@ -258,43 +290,6 @@ async fn published_hostnames(
             Some(service),
         )),
     }
-}
-
-/// Commands about one StatefulSet work in one namespace.
-pub fn single_namespace<'a>(ctx: &'a Context, command: &str) -> Result<&'a str> {
-    if ctx.all_namespaces {
-        return Err(Error::Usage(format!(
-            "`{command}` works on one StatefulSet in one namespace; use -n NAMESPACE instead of -A"
-        )));
-    }
-    Ok(ctx.namespace.as_str())
-}
-
-/// Find a StatefulSet by name with one LIST of the namespace (which also yields close names
-/// for the not-found message).
-pub async fn find_statefulset(ctx: &Context, namespace: &str, name: &str) -> Result<StatefulSet> {
-    let sets = list_namespace::<StatefulSet>(ctx, namespace, None, None).await?;
-    pick_statefulset(sets, namespace, name)
-}
-
-/// The StatefulSet called `name`, or NotFound suggesting close names.
-pub fn pick_statefulset(
-    sets: Vec<StatefulSet>,
-    namespace: &str,
-    name: &str,
-) -> Result<StatefulSet> {
-    let names: Vec<String> = sets
-        .iter()
-        .filter_map(|s| s.metadata.name.clone())
-        .collect();
-    sets.into_iter()
-        .find(|s| s.metadata.name.as_deref() == Some(name))
-        .ok_or_else(|| Error::NotFound {
-            kind: "StatefulSet",
-            name: name.to_string(),
-            scope: Scope::Namespace(namespace.to_string()),
-            suggestions: close_names(name, names.iter().map(String::as_str)),
-        })
 }
 
 /// The DNS column: the name when it has a record, else why not.
@@ -312,7 +307,6 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
     let sts = &input.statefulset;
     let name = sts.metadata.name.clone().unwrap_or_default();
     let namespace = sts.metadata.namespace.clone().unwrap_or_default();
-    let spec = sts.spec.as_ref();
     let status = sts.status.as_ref();
     let history = History::new(sts, &input.revisions).ok();
     let number_of =
@@ -323,17 +317,6 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         name: service_name(sts).map(str::to_string),
         health: service_health(sts, &input.services),
     };
-    let publish_not_ready = service
-        .name
-        .as_deref()
-        .and_then(|svc| {
-            input
-                .services
-                .iter()
-                .find(|s| s.metadata.name.as_deref() == Some(svc))
-        })
-        .and_then(|s| s.spec.as_ref()?.publish_not_ready_addresses)
-        .unwrap_or(false);
     let failed_events = failed_create_events(&input.events, sts, now, FAILED_CREATE_WINDOW);
     let rollout = rollout_status(
         sts,
@@ -342,178 +325,19 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         now,
         DEFAULT_STALL_AFTER,
     );
-
-    let reclaim: BTreeMap<&str, &str> = input
-        .volumes
-        .iter()
-        .flatten()
-        .filter_map(|pv| {
-            Some((
-                pv.metadata.name.as_deref()?,
-                pv.spec
-                    .as_ref()?
-                    .persistent_volume_reclaim_policy
-                    .as_deref()?,
-            ))
-        })
-        .collect();
-    let claims: BTreeMap<&str, &PersistentVolumeClaim> = input
-        .claims
-        .iter()
-        .filter(|c| c.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter_map(|c| Some((c.metadata.name.as_deref()?, c)))
-        .collect();
-    let templates = claim_template_names(sts);
-
-    let by_ordinal = pods_by_ordinal(sts, &input.pods);
-    let mut ordinals: Vec<i32> = ordinal_range(sts).collect();
-    ordinals.extend(
-        by_ordinal
-            .keys()
-            .copied()
-            .filter(|o| !ordinal_range(sts).contains(o)),
-    );
-    ordinals.sort_unstable();
-
-    let pods = ordinals
-        .into_iter()
-        .map(|ordinal| {
-            let pod_name = sts_model::naming::pod_name(&name, ordinal);
-            let pod = by_ordinal.get(&ordinal).copied();
-            let revision = pod.and_then(pod_revision).map(str::to_string);
-            let dns = pod_dns(
-                &pod_name,
-                pod,
-                service.health,
-                publish_not_ready,
-                input.published.as_ref(),
-            );
-            let pvcs = templates
-                .iter()
-                .map(|t| {
-                    let cname = claim_name(t, &name, ordinal);
-                    let claim = claims.get(cname.as_str());
-                    let claim_spec = claim.and_then(|c| c.spec.as_ref());
-                    let volume_name = claim_spec
-                        .and_then(|s| s.volume_name.clone())
-                        .filter(|v| !v.is_empty());
-                    PvcRow {
-                        template: t.to_string(),
-                        phase: claim.and_then(|c| c.status.as_ref()?.phase.clone()),
-                        capacity: claim.and_then(|c| claim_capacity(c)).map(str::to_string),
-                        storage_class: claim_spec.and_then(|s| s.storage_class_name.clone()),
-                        reclaim_policy: volume_name
-                            .as_deref()
-                            .and_then(|v| reclaim.get(v))
-                            .map(|p| p.to_string()),
-                        volume_name,
-                        name: cname,
-                    }
-                })
-                .collect();
-            PodRow {
-                ordinal,
-                exists: pod.is_some(),
-                phase: pod.and_then(|p| p.status.as_ref()?.phase.clone()),
-                ready: pod.is_some_and(pod_is_ready),
-                restarts: pod
-                    .and_then(|p| p.status.as_ref()?.container_statuses.as_ref())
-                    .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum()),
-                node: pod.and_then(|p| p.spec.as_ref()?.node_name.clone()),
-                revision_number: number_of(revision.as_deref()),
-                on_update_revision: revision.is_some() && revision == update_revision,
-                on_current_revision: revision.is_some() && revision == current_revision,
-                revision,
-                age: pod
-                    .and_then(|p| p.metadata.creation_timestamp.as_ref())
-                    .map(|t| format_age(t.0, now)),
-                dns_name: service
-                    .name
-                    .as_deref()
-                    .map(|svc| pod_dns_name(&pod_name, svc, &namespace, cluster_domain)),
-                dns_published: match &dns {
-                    PodDns::Published => Some(true),
-                    PodDns::Missing(_) => Some(false),
-                    PodDns::Unknown => None,
-                },
-                dns_missing_reason: match dns {
-                    PodDns::Missing(why) => Some(why),
-                    _ => None,
-                },
-                ip: pod.and_then(|p| p.status.as_ref()?.pod_ip.clone()),
-                pvcs,
-                name: pod_name,
-            }
-        })
-        .collect::<Vec<_>>();
-
-    let mut warnings = Vec::new();
-    if name_breaks_revision_label(&name) {
-        warnings.push(Warning {
-            reason: "NameTooLong".into(),
-            message: format!(
-                "name is {} characters; above {MAX_NAME_FOR_REVISION_LABEL} the controller-revision-hash label exceeds 63 characters and pods cannot be created",
-                name.len()
-            ),
-        });
-    }
-    for event in &failed_events {
-        warnings.push(Warning {
-            reason: "FailedCreate".into(),
-            message: format!(
-                "{} (x{})",
-                event.message.as_deref().unwrap_or("(no message)"),
-                event.count.unwrap_or(1)
-            ),
-        });
-    }
-    if rollout.state == RolloutState::Stalled {
-        let trapped = !rollback_trap(sts, &input.pods).is_empty();
-        warnings.push(Warning {
-            reason: if trapped {
-                "RollbackTrap".into()
-            } else {
-                "RolloutStalled".into()
-            },
-            message: rollout.reason.clone().unwrap_or_default(),
-        });
-    }
-    let svc = service.name.as_deref().unwrap_or_default();
-    match service.health {
-        ServiceHealth::Ok => {}
-        ServiceHealth::NotSet => warnings.push(Warning {
-            reason: "ServiceNotSet".into(),
-            message: "spec.serviceName is not set: pods get no stable DNS names".into(),
-        }),
-        ServiceHealth::Missing => warnings.push(Warning {
-            reason: "ServiceMissing".into(),
-            message: format!("Service {svc:?} does not exist: the pods' DNS names do not resolve"),
-        }),
-        ServiceHealth::NotHeadless => warnings.push(Warning {
-            reason: "ServiceNotHeadless".into(),
-            message: format!(
-                "Service {svc:?} has a cluster IP: per-pod DNS records need clusterIP: None (immutable, so recreate it)"
-            ),
-        }),
-        ServiceHealth::SelectorMismatch => warnings.push(Warning {
-            reason: "ServiceSelectorMismatch".into(),
-            message: format!("Service {svc:?} does not select the pod template's labels: no per-pod DNS records"),
-        }),
-    }
-    for pod in pods.iter().filter(|p| p.exists) {
-        if let Some(rev) = &pod.revision
-            && pod.revision_number.is_none()
-        {
-            warnings.push(Warning {
-                reason: "UnknownRevision".into(),
-                message: format!(
-                    "pod {} runs revision {rev}, which has no ControllerRevision",
-                    pod.name
-                ),
-            });
-        }
-    }
-
+    let rows = RowContext {
+        input,
+        name: &name,
+        namespace: &namespace,
+        cluster_domain,
+        service: &service,
+        current_revision: current_revision.as_deref(),
+        update_revision: update_revision.as_deref(),
+        history: history.as_ref(),
+        now,
+    };
+    let pods = rows.pod_rows();
+    let warnings = warnings(input, &name, &service, &rollout, &failed_events, &pods);
     let ready = ready_count(sts, &input.pods);
     InspectionView {
         api_version: VIEW_API_VERSION,
@@ -524,7 +348,9 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
         strategy: update_strategy(sts).to_string(),
         partition: partition(sts),
         max_unavailable: max_unavailable(sts),
-        pod_management_policy: spec
+        pod_management_policy: sts
+            .spec
+            .as_ref()
             .and_then(|s| s.pod_management_policy.clone())
             .unwrap_or_else(|| "OrderedReady".to_string()),
         ordinals_start: ordinals_start(sts),
@@ -548,6 +374,266 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
     }
 }
 
+/// What every pod row is built from.
+struct RowContext<'a> {
+    input: &'a InspectInput,
+    name: &'a str,
+    namespace: &'a str,
+    cluster_domain: &'a str,
+    service: &'a ServiceView,
+    current_revision: Option<&'a str>,
+    update_revision: Option<&'a str>,
+    history: Option<&'a History>,
+    now: Timestamp,
+}
+
+impl RowContext<'_> {
+    /// A row per ordinal the StatefulSet wants, plus one per pod outside that range.
+    fn pod_rows(&self) -> Vec<PodRow> {
+        let sts = &self.input.statefulset;
+        let by_ordinal = pods_by_ordinal(sts, &self.input.pods);
+        let mut ordinals: Vec<i32> = ordinal_range(sts).collect();
+        ordinals.extend(
+            by_ordinal
+                .keys()
+                .copied()
+                .filter(|o| !ordinal_range(sts).contains(o)),
+        );
+        ordinals.sort_unstable();
+        let claims = ClaimLookup::new(self.input, self.namespace);
+        let publish_not_ready = self.publish_not_ready();
+        ordinals
+            .into_iter()
+            .map(|ordinal| {
+                let pod = by_ordinal.get(&ordinal).copied();
+                self.pod_row(ordinal, pod, &claims, publish_not_ready)
+            })
+            .collect()
+    }
+
+    /// Whether the governing Service publishes pods that are not Ready.
+    fn publish_not_ready(&self) -> bool {
+        let Some(svc) = self.service.name.as_deref() else {
+            return false;
+        };
+        self.input
+            .services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(svc))
+            .and_then(|s| s.spec.as_ref()?.publish_not_ready_addresses)
+            .unwrap_or(false)
+    }
+
+    fn pod_row(
+        &self,
+        ordinal: i32,
+        pod: Option<&Pod>,
+        claims: &ClaimLookup<'_>,
+        publish_not_ready: bool,
+    ) -> PodRow {
+        let pod_name = sts_model::naming::pod_name(self.name, ordinal);
+        let revision = pod.and_then(pod_revision).map(str::to_string);
+        let dns = pod_dns(
+            &pod_name,
+            pod,
+            self.service.health,
+            publish_not_ready,
+            self.input.published.as_ref(),
+        );
+        PodRow {
+            ordinal,
+            exists: pod.is_some(),
+            phase: pod.and_then(|p| p.status.as_ref()?.phase.clone()),
+            ready: pod.is_some_and(pod_is_ready),
+            restarts: pod
+                .and_then(|p| p.status.as_ref()?.container_statuses.as_ref())
+                .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum()),
+            node: pod.and_then(|p| p.spec.as_ref()?.node_name.clone()),
+            revision_number: revision
+                .as_deref()
+                .and_then(|r| self.history.and_then(|h| h.number_of(r))),
+            on_update_revision: revision.is_some() && revision.as_deref() == self.update_revision,
+            on_current_revision: revision.is_some() && revision.as_deref() == self.current_revision,
+            revision,
+            age: pod
+                .and_then(|p| p.metadata.creation_timestamp.as_ref())
+                .map(|t| format_age(t.0, self.now)),
+            dns_name: self
+                .service
+                .name
+                .as_deref()
+                .map(|svc| pod_dns_name(&pod_name, svc, self.namespace, self.cluster_domain)),
+            dns_published: match &dns {
+                PodDns::Published => Some(true),
+                PodDns::Missing(_) => Some(false),
+                PodDns::Unknown => None,
+            },
+            dns_missing_reason: match dns {
+                PodDns::Missing(why) => Some(why),
+                _ => None,
+            },
+            ip: pod.and_then(|p| p.status.as_ref()?.pod_ip.clone()),
+            pvcs: claims.rows(self.name, ordinal),
+            name: pod_name,
+        }
+    }
+}
+
+/// The claims of the namespace by name, and the reclaim policy of each bound volume.
+struct ClaimLookup<'a> {
+    claims: BTreeMap<&'a str, &'a PersistentVolumeClaim>,
+    reclaim: BTreeMap<&'a str, &'a str>,
+    templates: Vec<&'a str>,
+}
+
+impl<'a> ClaimLookup<'a> {
+    fn new(input: &'a InspectInput, namespace: &str) -> Self {
+        let reclaim = input
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|pv| {
+                Some((
+                    pv.metadata.name.as_deref()?,
+                    pv.spec
+                        .as_ref()?
+                        .persistent_volume_reclaim_policy
+                        .as_deref()?,
+                ))
+            })
+            .collect();
+        let claims = input
+            .claims
+            .iter()
+            .filter(|c| c.metadata.namespace.as_deref() == Some(namespace))
+            .filter_map(|c| Some((c.metadata.name.as_deref()?, c)))
+            .collect();
+        Self {
+            claims,
+            reclaim,
+            templates: claim_template_names(&input.statefulset),
+        }
+    }
+
+    /// A row per claim template for the pod at `ordinal`, whether the claim exists or not.
+    fn rows(&self, sts: &str, ordinal: i32) -> Vec<PvcRow> {
+        self.templates
+            .iter()
+            .map(|t| {
+                let cname = claim_name(t, sts, ordinal);
+                let claim = self.claims.get(cname.as_str());
+                let claim_spec = claim.and_then(|c| c.spec.as_ref());
+                let volume_name = claim_spec
+                    .and_then(|s| s.volume_name.clone())
+                    .filter(|v| !v.is_empty());
+                PvcRow {
+                    template: t.to_string(),
+                    phase: claim.and_then(|c| c.status.as_ref()?.phase.clone()),
+                    capacity: claim.and_then(|c| claim_capacity(c)).map(str::to_string),
+                    storage_class: claim_spec.and_then(|s| s.storage_class_name.clone()),
+                    reclaim_policy: volume_name
+                        .as_deref()
+                        .and_then(|v| self.reclaim.get(v))
+                        .map(|p| p.to_string()),
+                    volume_name,
+                    name: cname,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Everything worth a warning, in a fixed order: name length, FailedCreate events, a stalled
+/// rollout (naming the rollback trap), the Service, pods on revisions that have no
+/// ControllerRevision.
+fn warnings(
+    input: &InspectInput,
+    name: &str,
+    service: &ServiceView,
+    rollout: &RolloutStatus,
+    failed_events: &[&Event],
+    pods: &[PodRow],
+) -> Vec<Warning> {
+    let warn = |reason: &str, message: String| Warning {
+        reason: reason.to_string(),
+        message,
+    };
+    let mut warnings = Vec::new();
+    if name_breaks_revision_label(name) {
+        warnings.push(warn(
+            "NameTooLong",
+            format!(
+                "name is {} characters; above {MAX_NAME_FOR_REVISION_LABEL} the controller-revision-hash label exceeds 63 characters and pods cannot be created",
+                name.len()
+            ),
+        ));
+    }
+    for event in failed_events {
+        warnings.push(warn(
+            "FailedCreate",
+            format!(
+                "{} (x{})",
+                event.message.as_deref().unwrap_or("(no message)"),
+                event.count.unwrap_or(1)
+            ),
+        ));
+    }
+    if rollout.state == RolloutState::Stalled {
+        let trapped = !rollback_trap(&input.statefulset, &input.pods).is_empty();
+        warnings.push(warn(
+            if trapped {
+                "RollbackTrap"
+            } else {
+                "RolloutStalled"
+            },
+            rollout.reason.clone().unwrap_or_default(),
+        ));
+    }
+    warnings.extend(service_warning(service).map(|(reason, message)| warn(reason, message)));
+    for pod in pods.iter().filter(|p| p.exists) {
+        if let Some(rev) = &pod.revision
+            && pod.revision_number.is_none()
+        {
+            warnings.push(warn(
+                "UnknownRevision",
+                format!(
+                    "pod {} runs revision {rev}, which has no ControllerRevision",
+                    pod.name
+                ),
+            ));
+        }
+    }
+    warnings
+}
+
+/// The warning a Service health deserves, as (reason, message).
+fn service_warning(service: &ServiceView) -> Option<(&'static str, String)> {
+    let svc = service.name.as_deref().unwrap_or_default();
+    Some(match service.health {
+        ServiceHealth::Ok => return None,
+        ServiceHealth::NotSet => (
+            "ServiceNotSet",
+            "spec.serviceName is not set: pods get no stable DNS names".into(),
+        ),
+        ServiceHealth::Missing => (
+            "ServiceMissing",
+            format!("Service {svc:?} does not exist: the pods' DNS names do not resolve"),
+        ),
+        ServiceHealth::NotHeadless => (
+            "ServiceNotHeadless",
+            format!(
+                "Service {svc:?} has a cluster IP: per-pod DNS records need clusterIP: None (immutable, so recreate it)"
+            ),
+        ),
+        ServiceHealth::SelectorMismatch => (
+            "ServiceSelectorMismatch",
+            format!(
+                "Service {svc:?} does not select the pod template's labels: no per-pod DNS records"
+            ),
+        ),
+    })
+}
+
 fn rev_text(name: Option<&str>, number: Option<i64>) -> String {
     match (name, number) {
         (Some(n), Some(num)) => format!("{n} ({num})"),
@@ -556,26 +642,33 @@ fn rev_text(name: Option<&str>, number: Option<i64>) -> String {
     }
 }
 
-/// Render the inspection as text (`table`/`wide`) or JSON/YAML.
-pub fn render(
-    out: &mut impl Write,
-    format: OutputFormat,
-    view: &InspectionView,
-    color: bool,
-) -> Result<()> {
-    if format.is_structured() {
-        return write_structured(out, format, view);
-    }
-    let wide = format == OutputFormat::Wide;
-    let paint = |text: &str, c: Option<comfy_table::Color>| -> String {
-        match (color, c) {
-            (true, Some(c)) => {
-                let style = anstyle::Style::new().fg_color(Some(ansi(c)));
-                format!("{style}{text}{style:#}")
-            }
-            _ => text.to_string(),
+/// The text form: header, the pod table with the partition line, the claims, the warnings.
+impl View for InspectionView {
+    fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
+        write_header(out, self, style.color)?;
+        writeln!(out)?;
+        write_pods(out, self, style.wide, style.color)?;
+        if self.pods.iter().any(|p| !p.pvcs.is_empty()) {
+            writeln!(out)?;
+            write_claims(out, self, style.wide, style.color)?;
         }
-    };
+        if !self.warnings.is_empty() {
+            writeln!(out, "\nWarnings:")?;
+            for w in &self.warnings {
+                writeln!(
+                    out,
+                    "  {}: {}",
+                    paint(&w.reason, Some(Color::Red), style.color),
+                    w.message
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Key:  value` lines about the StatefulSet.
+fn write_header(out: &mut impl Write, view: &InspectionView, color: bool) -> Result<()> {
     let strategy = match (view.strategy.as_str(), &view.max_unavailable) {
         ("RollingUpdate", Some(max)) => format!(
             "RollingUpdate, partition {}, maxUnavailable {max}",
@@ -584,15 +677,14 @@ pub fn render(
         ("RollingUpdate", None) => format!("RollingUpdate, partition {}", view.partition),
         (other, _) => other.to_string(),
     };
+    let health = paint(
+        view.service.health.label(),
+        health_color(view.service.health),
+        color,
+    );
     let service = match &view.service.name {
-        Some(n) => format!(
-            "{n} ({})",
-            paint(
-                view.service.health.label(),
-                health_color(view.service.health)
-            )
-        ),
-        None => paint("<not set>", health_color(view.service.health)),
+        Some(n) => format!("{n} ({health})"),
+        None => paint("<not set>", health_color(view.service.health), color),
     };
     let revisions = if view.current_revision == view.update_revision {
         format!(
@@ -606,26 +698,22 @@ pub fn render(
             rev_text(view.update_revision.as_deref(), view.update_number)
         )
     };
+    let state = paint(view.rollout.label(), rollout_color(view.rollout), color);
     let rollout = match &view.rollout_reason {
-        Some(reason) => format!(
-            "{}: {reason}",
-            paint(view.rollout.label(), rollout_color(view.rollout))
+        Some(reason) => format!("{state}: {reason}"),
+        None => state,
+    };
+    let replicas = match view.status_ready_replicas {
+        None => format!("{} desired, {} ready", view.replicas, view.ready_replicas),
+        Some(status) => format!(
+            "{} desired, {} ready (from the pods; the StatefulSet's status still says {status}: the controller has not caught up)",
+            view.replicas, view.ready_replicas
         ),
-        None => paint(view.rollout.label(), rollout_color(view.rollout)),
     };
     let header = [
         ("Name", view.name.clone()),
         ("Namespace", view.namespace.clone()),
-        (
-            "Replicas",
-            match view.status_ready_replicas {
-                None => format!("{} desired, {} ready", view.replicas, view.ready_replicas),
-                Some(status) => format!(
-                    "{} desired, {} ready (from the pods; the StatefulSet's status still says {status}: the controller has not caught up)",
-                    view.replicas, view.ready_replicas
-                ),
-            },
-        ),
+        ("Replicas", replicas),
         ("Update strategy", strategy),
         ("Pod management", view.pod_management_policy.clone()),
         ("Ordinals start", view.ordinals_start.to_string()),
@@ -644,8 +732,12 @@ pub fn render(
     for (key, value) in header {
         writeln!(out, "{:<17}{value}", format!("{key}:"))?;
     }
+    Ok(())
+}
 
-    writeln!(out)?;
+/// A row per ordinal, with the partition line above the first pod that gets the update
+/// revision.
+fn write_pods(out: &mut impl Write, view: &InspectionView, wide: bool, color: bool) -> Result<()> {
     let mut columns = vec![
         "ORDINAL", "POD", "PHASE", "READY", "RESTARTS", "NODE", "REVISION", "AGE", "DNS",
     ];
@@ -654,67 +746,9 @@ pub fn render(
     }
     let mut table = new_table(columns);
     for pod in &view.pods {
-        let marker = match (pod.on_current_revision, pod.on_update_revision) {
-            (true, _) => " current",
-            (false, true) => " update",
-            (false, false) if pod.revision.is_some() => " other",
-            _ => "",
-        };
-        let revision = if pod.exists {
-            format!(
-                "{}{marker}",
-                rev_text(pod.revision.as_deref(), pod.revision_number)
-            )
-        } else {
-            "-".to_string()
-        };
-        let revision_color = if pod.on_update_revision {
-            None
-        } else {
-            Some(comfy_table::Color::Yellow)
-        };
-        let mut row = vec![
-            cell(pod.ordinal.to_string(), None, color),
-            cell(&pod.name, None, color),
-            if pod.exists {
-                cell(pod.phase.as_deref().unwrap_or("<unknown>"), None, color)
-            } else {
-                cell("<missing>", Some(comfy_table::Color::Red), color)
-            },
-            cell(
-                if pod.exists {
-                    pod.ready.to_string()
-                } else {
-                    "-".to_string()
-                },
-                (pod.exists && !pod.ready).then_some(comfy_table::Color::Red),
-                color,
-            ),
-            cell(
-                if pod.exists {
-                    pod.restarts.to_string()
-                } else {
-                    "-".to_string()
-                },
-                None,
-                color,
-            ),
-            cell(pod.node.as_deref().unwrap_or("<none>"), None, color),
-            cell(
-                revision,
-                pod.exists.then_some(revision_color).flatten(),
-                color,
-            ),
-            cell(pod.age.as_deref().unwrap_or("-"), None, color),
-            cell(dns_cell(pod), None, color),
-        ];
-        if wide {
-            row.push(cell(pod.ip.as_deref().unwrap_or("<none>"), None, color));
-        }
-        table.add_row(row);
+        table.add_row(pod_cells(pod, wide, color));
     }
-    // The table has no borders and no wrapping: line 0 is the header, line i+1 is pod i. The
-    // partition line goes above the first pod that gets the update revision.
+    // The table has no borders and no wrapping: line 0 is the header, line i+1 is pod i.
     let partition_at = view
         .partition_ordinal
         .and_then(|p| view.pods.iter().position(|pod| pod.ordinal >= p));
@@ -725,102 +759,117 @@ pub fn render(
                 view.partition,
                 view.partition_ordinal.unwrap_or_default()
             );
-            writeln!(out, "{}", paint(&text, Some(comfy_table::Color::Cyan)))?;
+            writeln!(out, "{}", paint(&text, Some(Color::Cyan), color))?;
         }
         writeln!(out, "{}", line.trim_end())?;
     }
     if view.partition_ordinal.is_some() && partition_at.is_none() {
-        writeln!(
-            out,
-            "{}",
-            paint(
-                &format!(
-                    "---- partition {}: no pod reaches it; all keep the current revision ----",
-                    view.partition
-                ),
-                Some(comfy_table::Color::Cyan)
-            )
-        )?;
-    }
-
-    if view.pods.iter().any(|p| !p.pvcs.is_empty()) {
-        writeln!(out)?;
-        let mut columns = vec![
-            "POD",
-            "CLAIM",
-            "TEMPLATE",
-            "STATUS",
-            "CAPACITY",
-            "STORAGECLASS",
-            "RECLAIM",
-        ];
-        if wide {
-            columns.push("VOLUME");
-        }
-        let mut table = new_table(columns);
-        for pod in &view.pods {
-            for pvc in &pod.pvcs {
-                let mut row = vec![
-                    cell(&pod.name, None, color),
-                    cell(&pvc.name, None, color),
-                    cell(&pvc.template, None, color),
-                    match &pvc.phase {
-                        Some(p) => cell(
-                            p,
-                            (p != "Bound").then_some(comfy_table::Color::Yellow),
-                            color,
-                        ),
-                        None => cell("<not created>", Some(comfy_table::Color::Yellow), color),
-                    },
-                    cell(pvc.capacity.as_deref().unwrap_or("-"), None, color),
-                    cell(
-                        pvc.storage_class.as_deref().unwrap_or("<default>"),
-                        None,
-                        color,
-                    ),
-                    cell(pvc.reclaim_policy.as_deref().unwrap_or("-"), None, color),
-                ];
-                if wide {
-                    row.push(cell(
-                        pvc.volume_name.as_deref().unwrap_or("<unbound>"),
-                        None,
-                        color,
-                    ));
-                }
-                table.add_row(row);
-            }
-        }
-        write_table(out, &table)?;
-    }
-
-    if !view.warnings.is_empty() {
-        writeln!(out, "\nWarnings:")?;
-        for w in &view.warnings {
-            writeln!(
-                out,
-                "  {}: {}",
-                paint(&w.reason, Some(comfy_table::Color::Red)),
-                w.message
-            )?;
-        }
+        let text = format!(
+            "---- partition {}: no pod reaches it; all keep the current revision ----",
+            view.partition
+        );
+        writeln!(out, "{}", paint(&text, Some(Color::Cyan), color))?;
     }
     Ok(())
 }
 
-fn ansi(c: comfy_table::Color) -> anstyle::Color {
-    use anstyle::AnsiColor as A;
-    anstyle::Color::Ansi(match c {
-        comfy_table::Color::Red => A::Red,
-        comfy_table::Color::Green => A::Green,
-        comfy_table::Color::Yellow => A::Yellow,
-        comfy_table::Color::Cyan => A::Cyan,
-        _ => A::White,
-    })
+fn pod_cells(pod: &PodRow, wide: bool, color: bool) -> Vec<comfy_table::Cell> {
+    let marker = match (pod.on_current_revision, pod.on_update_revision) {
+        (true, _) => " current",
+        (false, true) => " update",
+        (false, false) if pod.revision.is_some() => " other",
+        _ => "",
+    };
+    let revision = if pod.exists {
+        format!(
+            "{}{marker}",
+            rev_text(pod.revision.as_deref(), pod.revision_number)
+        )
+    } else {
+        "-".to_string()
+    };
+    let revision_color = (pod.exists && !pod.on_update_revision).then_some(Color::Yellow);
+    let if_exists = |text: String| if pod.exists { text } else { "-".to_string() };
+    let mut row = vec![
+        cell(pod.ordinal.to_string(), None, color),
+        cell(&pod.name, None, color),
+        if pod.exists {
+            cell(pod.phase.as_deref().unwrap_or("<unknown>"), None, color)
+        } else {
+            cell("<missing>", Some(Color::Red), color)
+        },
+        cell(
+            if_exists(pod.ready.to_string()),
+            (pod.exists && !pod.ready).then_some(Color::Red),
+            color,
+        ),
+        cell(if_exists(pod.restarts.to_string()), None, color),
+        cell(pod.node.as_deref().unwrap_or("<none>"), None, color),
+        cell(revision, revision_color, color),
+        cell(pod.age.as_deref().unwrap_or("-"), None, color),
+        cell(dns_cell(pod), None, color),
+    ];
+    if wide {
+        row.push(cell(pod.ip.as_deref().unwrap_or("<none>"), None, color));
+    }
+    row
+}
+
+/// Each pod's claims with status, capacity, storage class and reclaim policy.
+fn write_claims(
+    out: &mut impl Write,
+    view: &InspectionView,
+    wide: bool,
+    color: bool,
+) -> Result<()> {
+    let mut columns = vec![
+        "POD",
+        "CLAIM",
+        "TEMPLATE",
+        "STATUS",
+        "CAPACITY",
+        "STORAGECLASS",
+        "RECLAIM",
+    ];
+    if wide {
+        columns.push("VOLUME");
+    }
+    let mut table = new_table(columns);
+    for pod in &view.pods {
+        for pvc in &pod.pvcs {
+            let mut row = vec![
+                cell(&pod.name, None, color),
+                cell(&pvc.name, None, color),
+                cell(&pvc.template, None, color),
+                match &pvc.phase {
+                    Some(p) => cell(p, (p != "Bound").then_some(Color::Yellow), color),
+                    None => cell("<not created>", Some(Color::Yellow), color),
+                },
+                cell(pvc.capacity.as_deref().unwrap_or("-"), None, color),
+                cell(
+                    pvc.storage_class.as_deref().unwrap_or("<default>"),
+                    None,
+                    color,
+                ),
+                cell(pvc.reclaim_policy.as_deref().unwrap_or("-"), None, color),
+            ];
+            if wide {
+                row.push(cell(
+                    pvc.volume_name.as_deref().unwrap_or("<unbound>"),
+                    None,
+                    color,
+                ));
+            }
+            table.add_row(row);
+        }
+    }
+    write_table(out, &table)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::OutputFormat;
     use sts_model::fixtures::{
         claim_for, controller_revision, event, now, pod_for, service, statefulset, volume,
     };
@@ -924,7 +973,9 @@ mod tests {
     fn table_shows_header_partition_line_missing_pod_and_claims() {
         let view = build_view(&input(), "cluster.local", now());
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &view, false).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("Update strategy: RollingUpdate, partition 2"),
@@ -955,7 +1006,9 @@ mod tests {
     fn json_follows_the_contract() {
         let view = build_view(&input(), "cluster.local", now());
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Json, &view, false).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .print(&mut out, &view)
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
         assert_eq!(json["kind"], "StatefulSetInspection");
@@ -1033,18 +1086,5 @@ mod tests {
         );
         assert_eq!(json["pods"][3]["exists"], false);
         assert_eq!(json["rollout"], "Rolling");
-    }
-
-    #[test]
-    fn not_found_suggests_close_names() {
-        let sets = vec![
-            statefulset("prod", "web").build(),
-            statefulset("prod", "db").build(),
-        ];
-        let err = pick_statefulset(sets, "prod", "wbe").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "StatefulSet \"wbe\" not found in namespace \"prod\"; did you mean: web?"
-        );
     }
 }

@@ -13,25 +13,23 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
 use serde::Serialize;
 use sts_model::age::format_age;
+use sts_model::objects::service_name;
 use sts_model::orphans::{ClaimOrigin, attribute_claim, find_orphans};
 use sts_model::revision::History;
 use sts_model::rollout::{
     DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
     partition, ready_count, rollout_status, update_strategy,
 };
-use sts_model::service_health::{service_health, service_name};
+use sts_model::service_health::service_health;
 
-use crate::cli::OutputFormat;
+use crate::cli::ListArgs;
 use crate::collect::{list_events_lenient, list_scope};
 use crate::error::Result;
+use crate::printer::{Printer, TextStyle, View};
 use crate::render::{
-    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color, write_structured,
-    write_table,
+    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color, write_table,
 };
 use crate::{Context, Outcome};
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ListArgs {}
 
 /// `kind: StatefulSetList` (docs/contracts.md).
 #[derive(Debug, Clone, Serialize)]
@@ -124,17 +122,10 @@ pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
         revisions,
         events,
     };
-    let now = Timestamp::now();
-    let view = build_view(&input, now);
+    let printer = Printer::for_context(ctx);
+    let view = build_view(&input, printer.style().now);
     let mut out = std::io::stdout().lock();
-    render(
-        &mut out,
-        ctx.output,
-        &view,
-        ctx.all_namespaces,
-        ctx.color,
-        now,
-    )?;
+    printer.print(&mut out, &view)?;
     if view.items.is_empty() && !ctx.output.is_structured() {
         // A hint on stderr; a closed stderr is not worth a panic.
         let _ = writeln!(std::io::stderr(), "No StatefulSets found {}.", ctx.scope());
@@ -250,22 +241,23 @@ fn revision_cell(item: &ListItem) -> String {
     }
 }
 
-/// Render the list view as a table (`table`/`wide`) or JSON/YAML.
-pub fn render(
-    out: &mut impl Write,
-    format: OutputFormat,
-    view: &StatefulSetListView,
-    all_namespaces: bool,
-    color: bool,
-    now: Timestamp,
-) -> Result<()> {
-    if format.is_structured() {
-        return write_structured(out, format, view);
+/// The table (`table`/`wide`); JSON/YAML are the view itself.
+impl View for StatefulSetListView {
+    fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
+        write_text_table(out, self, style)
     }
+}
+
+fn write_text_table(
+    out: &mut impl Write,
+    view: &StatefulSetListView,
+    style: &TextStyle,
+) -> Result<()> {
+    let (all_namespaces, color, now) = (style.all_namespaces, style.color, style.now);
     if view.items.is_empty() {
         return Ok(());
     }
-    let wide = format == OutputFormat::Wide;
+    let wide = style.wide;
     let mut header = Vec::new();
     if all_namespaces {
         header.push("NAMESPACE");
@@ -358,6 +350,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::OutputFormat;
     use sts_model::fixtures::{claim_for, controller_revision, now, pod_for, service, statefulset};
 
     fn input() -> ListInput {
@@ -438,7 +431,11 @@ mod tests {
     fn table_rendering() {
         let view = build_view(&input(), now());
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{text}");
@@ -463,7 +460,11 @@ mod tests {
     fn wide_and_namespace_columns_and_colour() {
         let view = build_view(&input(), now());
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Wide, &view, true, true, now()).unwrap();
+        Printer::new(OutputFormat::Wide, true)
+            .all_namespaces(true)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         let header = text.lines().next().unwrap();
         assert!(header.starts_with("NAMESPACE"));
@@ -476,7 +477,11 @@ mod tests {
     fn json_follows_the_contract() {
         let view = build_view(&input(), now());
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Json, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
         assert_eq!(json["kind"], "StatefulSetList");
@@ -508,7 +513,11 @@ mod tests {
         assert_eq!(json["items"][0]["service"]["health"], "Missing");
         // YAML carries the same document.
         let mut yaml = Vec::new();
-        render(&mut yaml, OutputFormat::Yaml, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Yaml, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut yaml, &view)
+            .unwrap();
         let back: serde_json::Value = serde_yaml::from_slice(&yaml).unwrap();
         assert_eq!(back, json);
     }

@@ -23,44 +23,18 @@ use kube::api::{DeleteParams, Preconditions};
 use serde::Serialize;
 use sts_model::age::format_age;
 use sts_model::orphans::{
-    AttributionRule, Orphan, OrphanReason, claim_capacity, find_orphans, format_bytes,
-    quantity_bytes, recheck_deletion,
+    AttributionRule, Orphan, OrphanReason, claim_capacity, find_orphans, recheck_deletion,
 };
+use sts_model::quantity::{format_bytes, quantity_bytes};
 use tracing::debug;
 
-use crate::cli::{DryRun, OutputFormat};
+use crate::cli::{DryRun, OrphansArgs};
 use crate::collect::{list_namespace, list_scope, list_volumes, map_kube_error};
 use crate::error::{Error, Result, Scope};
+use crate::printer::{Printer, TextStyle, View};
 use crate::prompt::require_confirmation;
-use crate::render::{VIEW_API_VERSION, cell, new_table, write_structured, write_table};
+use crate::render::{VIEW_API_VERSION, cell, new_table, write_table};
 use crate::{Context, Outcome};
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct OrphansArgs {
-    /// Only claims of this StatefulSet (existing or deleted).
-    pub name: Option<String>,
-    /// Delete the orphaned claims that no pod uses (asks for confirmation).
-    #[arg(long)]
-    pub delete: bool,
-    /// With --delete: `client` only shows what would be deleted; `server` sends the deletes
-    /// with dryRun=All so the apiserver validates them but persists nothing.
-    #[arg(
-        long,
-        value_enum,
-        default_value_t = DryRun::None,
-        num_args = 0..=1,
-        default_missing_value = "client",
-        require_equals = true,
-        requires = "delete"
-    )]
-    pub dry_run: DryRun,
-    /// With --delete: do not ask for confirmation.
-    #[arg(short = 'y', long, requires = "delete")]
-    pub yes: bool,
-    /// Exit with code 3 when orphaned claims exist (after --delete: when any remain).
-    #[arg(long)]
-    pub exit_code: bool,
-}
 
 /// `kind: OrphanedClaimList` (docs/contracts.md).
 #[derive(Debug, Clone, Serialize)]
@@ -173,21 +147,14 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
         volumes.as_deref(),
         args.name.as_deref(),
     );
-    let now = Timestamp::now();
+    let printer = Printer::for_context(ctx);
     let mut out = std::io::stdout().lock();
     let structured = ctx.output.is_structured();
 
     // Show what was found; with --delete, before asking anything. Structured output with
     // --delete is printed once, with the results, below.
     if !(args.delete && structured) {
-        render(
-            &mut out,
-            ctx.output,
-            &view,
-            ctx.all_namespaces,
-            ctx.color,
-            now,
-        )?;
+        printer.print(&mut out, &view)?;
         out.flush()?;
     }
     if !args.delete {
@@ -230,14 +197,7 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
         .count();
     if structured {
         view.results = Some(results);
-        render(
-            &mut out,
-            ctx.output,
-            &view,
-            ctx.all_namespaces,
-            ctx.color,
-            now,
-        )?;
+        printer.print(&mut out, &view)?;
     } else {
         writeln!(out)?;
         render_results(&mut out, &results, ctx.color)?;
@@ -538,25 +498,22 @@ fn orphan_item(
     })
 }
 
-/// Render the orphan view as a table (`table`/`wide`) or JSON/YAML.
-pub fn render(
-    out: &mut impl Write,
-    format: OutputFormat,
-    view: &OrphanListView,
-    all_namespaces: bool,
-    color: bool,
-    now: Timestamp,
-) -> Result<()> {
-    if format.is_structured() {
-        return write_structured(out, format, view);
+/// The table (`table`/`wide`); JSON/YAML are the view itself.
+impl View for OrphanListView {
+    fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
+        write_text_table(out, self, style)
     }
+}
+
+fn write_text_table(out: &mut impl Write, view: &OrphanListView, style: &TextStyle) -> Result<()> {
+    let (all_namespaces, color, now) = (style.all_namespaces, style.color, style.now);
     if view.items.is_empty() {
         match &view.only {
             Some(name) => writeln!(out, "No orphaned claims of StatefulSet {name} found.")?,
             None => writeln!(out, "No orphaned claims found.")?,
         }
     } else {
-        let wide = format == OutputFormat::Wide;
+        let wide = style.wide;
         let mut header = Vec::new();
         if all_namespaces {
             header.push("NAMESPACE");
@@ -757,6 +714,7 @@ pub fn render_results(out: &mut impl Write, results: &[DeleteResult], color: boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::OutputFormat;
     use sts_model::fixtures::{claim, claim_for, now, pod, pod_for, statefulset, volume};
 
     /// web scaled 4 -> 2 (data-web-3 still mounted by a debug pod); cache deleted.
@@ -867,7 +825,11 @@ mod tests {
         let (sets, pods, claims, volumes) = objects();
         let view = build_view(&sets, &pods, &claims, Some(&volumes), None);
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Wide, &view, true, false, now()).unwrap();
+        Printer::new(OutputFormat::Wide, false)
+            .all_namespaces(true)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("NAMESPACE   NAME"), "{text}");
@@ -889,7 +851,11 @@ mod tests {
         assert!(text.contains("reclaim policy Delete destroys the data"));
         let mut empty = Vec::new();
         let none = build_view(&[], &[], &[], None, None);
-        render(&mut empty, OutputFormat::Table, &none, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut empty, &none)
+            .unwrap();
         assert_eq!(
             String::from_utf8(empty).unwrap(),
             "No orphaned claims found.\n"
@@ -921,7 +887,11 @@ mod tests {
         }]);
         for format in [OutputFormat::Json, OutputFormat::Yaml] {
             let mut out = Vec::new();
-            render(&mut out, format, &view, false, false, now()).unwrap();
+            Printer::new(format, false)
+                .all_namespaces(false)
+                .at(now())
+                .print(&mut out, &view)
+                .unwrap();
             let value: serde_json::Value = match format {
                 OutputFormat::Json => serde_json::from_slice(&out).unwrap(),
                 _ => serde_yaml::from_slice(&out).unwrap(),
@@ -933,7 +903,11 @@ mod tests {
             assert_eq!(got, want, "{format:?}");
         }
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("Not classified, the name fits several StatefulSets: amb/data-web-a-0"),
@@ -946,7 +920,11 @@ mod tests {
         let (sets, pods, claims, volumes) = objects();
         let mut view = build_view(&sets, &pods, &claims, Some(&volumes), None);
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Json, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["kind"], "OrphanedClaimList");
         assert_eq!(json["apiVersion"], "sts.dev/v1alpha1");
@@ -989,7 +967,11 @@ mod tests {
             message: "deleted".into(),
         }]);
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Json, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             json["results"][0],
@@ -1062,7 +1044,11 @@ mod tests {
         assert_eq!(view.total_reclaimable_bytes, 5 << 30);
 
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -1087,7 +1073,11 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Json, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Json, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["items"][0]["attribution"], "NameOnly");
         assert_eq!(json["items"][0]["statefulSet"], "visit-cnt-stfs");
@@ -1166,7 +1156,11 @@ mod tests {
         assert!(skipped.is_empty());
         assert_eq!(view.total_reclaimable_bytes, 4 << 30);
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &view, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("counted as visit-cnt-stfs's because you named it."),
@@ -1177,7 +1171,11 @@ mod tests {
         let other = build_view(&[], &pods, &claims, None, Some("stfs"));
         assert!(other.items.is_empty(), "{:?}", other.items);
         let mut out = Vec::new();
-        render(&mut out, OutputFormat::Table, &other, false, false, now()).unwrap();
+        Printer::new(OutputFormat::Table, false)
+            .all_namespaces(false)
+            .at(now())
+            .print(&mut out, &other)
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "No orphaned claims of StatefulSet stfs found.\n"

@@ -15,32 +15,16 @@ use sts_model::revision::{History, RollbackPlan};
 use sts_model::rollout::{StuckPod, rollback_trap_message, trap_after_rollback};
 use tracing::debug;
 
-use crate::cli::DryRun;
-use crate::cmd::diff::write_unified;
-use crate::cmd::history::{collect, revision_error};
+use crate::cli::{DryRun, RollbackArgs};
 use crate::collect::map_kube_error;
 use crate::error::{Error, Result, Scope};
 use crate::prompt::require_confirmation;
+use crate::render::write_unified;
+use crate::target::{Parts, Target};
 use crate::{Context, Outcome};
 
 /// Field manager recorded on the StatefulSet for our patch.
 pub const FIELD_MANAGER: &str = "kubectl-sts";
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct RollbackArgs {
-    /// StatefulSet name.
-    pub name: String,
-    /// Revision to roll back to: a number, a full name or a hash (prefix). Default: the revision
-    /// before the update revision (what `kubectl rollout undo` picks).
-    #[arg(long, value_name = "REV")]
-    pub to_revision: Option<String>,
-    /// Only show what would happen (client), or let the server validate without persisting (server).
-    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
-    pub dry_run: DryRun,
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-}
 
 pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     if ctx.output.is_structured() {
@@ -50,11 +34,13 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         ));
     }
     // With the pods: a pod left behind on a broken revision is named before anything is sent.
-    let objects = collect(ctx, &args.name, true).await?;
-    let history = History::new(&objects.sts, &objects.revisions).map_err(revision_error)?;
-    let plan = history
-        .plan_rollback(args.to_revision.as_deref())
-        .map_err(revision_error)?;
+    let parts = Parts {
+        pods: true,
+        claims: false,
+    };
+    let objects = Target::fetch(ctx, "rollback", &args.name, parts).await?;
+    let history = History::new(&objects.statefulset, &objects.revisions)?;
+    let plan = history.plan_rollback(args.to_revision.as_deref())?;
     let diff = plan_diff(&history, &plan)?;
 
     let mut out = std::io::stdout().lock();
@@ -62,7 +48,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     if plan.already_live {
         return Ok(Outcome::Success);
     }
-    let stuck = trap_after_rollback(&objects.sts, &objects.pods, &plan.target.name);
+    let stuck = trap_after_rollback(&objects.statefulset, &objects.pods, &plan.target.name);
     render_trap_warning(&mut out, &stuck)?;
     match args.dry_run {
         DryRun::Client => {
@@ -79,7 +65,10 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
 
     let ns = history.namespace.as_str();
     let scope = Scope::Namespace(ns.to_string());
-    let mut body = patch_body(&plan, objects.sts.metadata.resource_version.as_deref());
+    let mut body = patch_body(
+        &plan,
+        objects.statefulset.metadata.resource_version.as_deref(),
+    );
     let params = PatchParams {
         dry_run: args.dry_run == DryRun::Server,
         field_manager: Some(FIELD_MANAGER.to_string()),
@@ -107,11 +96,17 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
             // again from fresh state and retry only when the same patch would be sent.
             Err(kube::Error::Api(status)) if status.code == 409 && attempt < MAX_ATTEMPTS => {
                 attempt += 1;
-                let fresh = collect(ctx, &args.name, false).await?;
-                match replan(&objects.sts, &plan, &fresh.sts, &fresh.revisions, args) {
+                let fresh = Target::fetch(ctx, "rollback", &args.name, Parts::default()).await?;
+                match replan(
+                    &objects.statefulset,
+                    &plan,
+                    &fresh.statefulset,
+                    &fresh.revisions,
+                    args,
+                ) {
                     Some(fresh_body) => {
                         debug!(
-                            resource_version = ?fresh.sts.metadata.resource_version,
+                            resource_version = ?fresh.statefulset.metadata.resource_version,
                             "the StatefulSet changed only outside its spec; retrying the same rollback"
                         );
                         body = fresh_body;
@@ -323,7 +318,7 @@ pub fn render_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::history::tests::{cr, sts};
+    use crate::testing::{cr, sts};
     use k8s_openapi::api::apps::v1::ControllerRevision;
 
     fn settled() -> (StatefulSet, Vec<ControllerRevision>) {
