@@ -166,15 +166,7 @@ impl From<sts_model::revision::RevisionError> for Error {
             } => Error::UnknownRevision {
                 statefulset,
                 requested,
-                known: if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known
-                        .iter()
-                        .map(i64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
+                known: sts_model::revision::known_list(&known),
             },
             other => Error::Other(other.to_string()),
         }

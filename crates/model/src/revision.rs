@@ -65,7 +65,8 @@ pub enum RevisionError {
     NoLiveTemplate { statefulset: String },
 }
 
-fn known_list(known: &[i64]) -> String {
+/// Revision numbers as a message lists them: `1, 2, 3`, or `none`.
+pub fn known_list(known: &[i64]) -> String {
     if known.is_empty() {
         "none".to_string()
     } else {
