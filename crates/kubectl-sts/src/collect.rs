@@ -163,14 +163,65 @@ pub async fn list_volumes(ctx: &Context) -> Result<Option<Vec<PersistentVolume>>
 /// of each.
 pub const MAX_VOLUME_GETS: usize = 100;
 
-/// GETs in flight at once when reading PersistentVolumes one by one.
-const VOLUME_GETS_IN_FLIGHT: usize = 8;
+/// GETs in flight at once in [`get_each`].
+const GETS_IN_FLIGHT: usize = 8;
+
+/// GET each object of `names` through `api`, at most [`GETS_IN_FLIGHT`] at once, each request
+/// logged. Objects that do not exist are left out; the result is sorted by name. The first
+/// error (mapped, naming verb, resource and object) stops the whole read.
+pub async fn get_each<K>(
+    api: &Api<K>,
+    names: &[String],
+    scope: &Scope,
+    server: &str,
+) -> Result<Vec<K>, Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let resource = K::plural(&()).to_string();
+    let limit = Arc::new(Semaphore::new(GETS_IN_FLIGHT));
+    let mut gets = JoinSet::new();
+    for name in names.iter().cloned() {
+        let (api, limit, resource, shown) = (
+            api.clone(),
+            Arc::clone(&limit),
+            resource.clone(),
+            scope.to_string(),
+        );
+        gets.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            debug!(verb = "get", resource = %resource, scope = %shown, name, "API request");
+            let got = api.get_opt(&name).await;
+            (name, got)
+        });
+    }
+    let mut objects = Vec::new();
+    while let Some(joined) = gets.join_next().await {
+        let (name, got) = joined.map_err(|e| Error::Other(format!("reading {resource}: {e}")))?;
+        match got {
+            Ok(Some(object)) => objects.push(object),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(map_kube_error(
+                    e,
+                    "get",
+                    &resource,
+                    scope.clone(),
+                    server,
+                    Some(&name),
+                ));
+            }
+        }
+    }
+    objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+    Ok(objects)
+}
 
 /// The PersistentVolumes named `names` (the ones a StatefulSet's claims are bound to), for their
-/// reclaim policies. A GET each, at most [`VOLUME_GETS_IN_FLIGHT`] at once, so the cost follows
-/// the StatefulSet rather than the cluster's PV count; above [`MAX_VOLUME_GETS`] names, one
-/// paginated LIST instead. `None`, with a warning, when RBAC forbids reading PVs (the reclaim
-/// column then reads "unknown"); a volume that does not exist is simply absent.
+/// reclaim policies: [`get_each`], so the cost follows the StatefulSet rather than the cluster's
+/// PV count; above [`MAX_VOLUME_GETS`] names, one paginated LIST instead. `None`, with a
+/// warning, when RBAC forbids reading PVs (the reclaim column then reads "unknown"); a volume
+/// that does not exist is simply absent.
 pub async fn get_volumes(
     ctx: &Context,
     names: &[String],
@@ -178,50 +229,17 @@ pub async fn get_volumes(
     if names.len() > MAX_VOLUME_GETS {
         return list_volumes(ctx).await;
     }
-    let limit = Arc::new(Semaphore::new(VOLUME_GETS_IN_FLIGHT));
-    let mut gets = JoinSet::new();
-    for name in names.iter().cloned() {
-        let api = ctx.cluster_api::<PersistentVolume>();
-        let limit = Arc::clone(&limit);
-        gets.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            debug!(
-                verb = "get",
-                resource = "persistentvolumes",
-                name,
-                "API request"
+    let api = ctx.cluster_api::<PersistentVolume>();
+    match get_each(&api, names, &Scope::Cluster, &ctx.server).await {
+        Ok(volumes) => Ok(Some(volumes)),
+        Err(Error::Forbidden { message, .. }) => {
+            warn!(
+                "cannot get persistentvolumes ({message}); reclaim policies are shown as unknown"
             );
-            let got = api.get_opt(&name).await;
-            (name, got)
-        });
-    }
-    let mut volumes = Vec::new();
-    while let Some(joined) = gets.join_next().await {
-        let (name, got) =
-            joined.map_err(|e| Error::Other(format!("reading persistentvolumes: {e}")))?;
-        match got {
-            Ok(Some(volume)) => volumes.push(volume),
-            Ok(None) => {}
-            Err(e) => match map_kube_error(
-                e,
-                "get",
-                "persistentvolumes",
-                Scope::Cluster,
-                &ctx.server,
-                Some(&name),
-            ) {
-                Error::Forbidden { message, .. } => {
-                    warn!(
-                        "cannot get persistentvolumes ({message}); reclaim policies are shown as unknown"
-                    );
-                    return Ok(None);
-                }
-                other => return Err(other),
-            },
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
-    volumes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    Ok(Some(volumes))
 }
 
 /// Events only add warnings (FailedCreate); without permission to list them the command

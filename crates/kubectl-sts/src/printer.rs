@@ -76,10 +76,6 @@ impl Printer {
         self
     }
 
-    pub fn format(&self) -> OutputFormat {
-        self.format
-    }
-
     pub fn style(&self) -> &TextStyle {
         &self.style
     }

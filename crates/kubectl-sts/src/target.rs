@@ -18,7 +18,7 @@ use sts_model::objects::statefulset_selector_query;
 use tracing::debug;
 
 use crate::Context;
-use crate::collect::{close_names, list_all, list_namespace, map_kube_error};
+use crate::collect::{close_names, get_each, list_all, list_namespace, map_kube_error};
 use crate::error::{Error, Result, Scope};
 
 /// Commands about one StatefulSet work in one namespace: the namespace, or the usage error
@@ -174,23 +174,7 @@ async fn claims_of(
         .collect();
     let api = ctx.api_in::<PersistentVolumeClaim>(namespace);
     let scope = Scope::Namespace(namespace.to_string());
-    for name in missing {
-        debug!(verb = "get", resource = "persistentvolumeclaims", scope = %scope, name, "API request");
-        match api.get_opt(&name).await {
-            Ok(Some(claim)) => claims.push(claim),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(map_kube_error(
-                    e,
-                    "get",
-                    "persistentvolumeclaims",
-                    scope,
-                    &ctx.server,
-                    Some(&name),
-                ));
-            }
-        }
-    }
+    claims.extend(get_each(&api, &missing, &scope, &ctx.server).await?);
     Ok(claims)
 }
 
