@@ -164,12 +164,7 @@ pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
         args.name
     );
     let governing = service_name(&target.statefulset).map(str::to_string);
-    let bound: Vec<String> = target
-        .claims
-        .iter()
-        .filter_map(|c| c.spec.as_ref()?.volume_name.clone())
-        .filter(|v| !v.is_empty())
-        .collect();
+    let bound = shown_volumes(&target.statefulset, &target.pods, &target.claims);
     let (service, volumes, events, published) = tokio::try_join!(
         get_service(ctx, namespace, governing.as_deref()),
         get_volumes(ctx, &bound),
@@ -190,6 +185,23 @@ pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
     let view = build_view(&input, &ctx.cluster_domain, printer.style().now);
     printer.print(&mut std::io::stdout().lock(), &view)?;
     Ok(Outcome::Success)
+}
+
+/// The volumes bound to the claims that the view shows (those of the ordinals it has a row
+/// for), so no PV of a scaled-down ordinal's claim is read.
+fn shown_volumes(sts: &StatefulSet, pods: &[Pod], claims: &[PersistentVolumeClaim]) -> Vec<String> {
+    let name = sts.metadata.name.as_deref().unwrap_or_default();
+    let templates = claim_template_names(sts);
+    let shown: std::collections::BTreeSet<String> = ordinal_range(sts)
+        .chain(pods_by_ordinal(sts, pods).into_keys())
+        .flat_map(|o| templates.iter().map(move |t| claim_name(t, name, o)))
+        .collect();
+    claims
+        .iter()
+        .filter(|c| c.metadata.name.as_ref().is_some_and(|n| shown.contains(n)))
+        .filter_map(|c| c.spec.as_ref()?.volume_name.clone())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// GET the governing Service; `None` when it does not exist (or no name is set).
@@ -911,6 +923,19 @@ mod tests {
                 source: "EndpointSlice",
             }),
         }
+    }
+
+    #[test]
+    fn only_the_volumes_of_shown_claims_are_read() {
+        let input = input();
+        let sts = &input.statefulset;
+        let mut claims = input.claims.clone();
+        let mut scaled_down = claim_for(sts, "data", 9).build();
+        scaled_down.spec.as_mut().unwrap().volume_name = Some("pv-of-9".into());
+        claims.push(scaled_down);
+        let bound = shown_volumes(sts, &input.pods, &claims);
+        assert!(!bound.is_empty(), "the shown claims' volumes are read");
+        assert!(!bound.contains(&"pv-of-9".to_string()), "{bound:?}");
     }
 
     #[test]
