@@ -44,6 +44,7 @@ fi
 NEEDS_NEWER=(
   "modern:35:current releases: ordinals.start, retention policy, pod-index label, optional serviceName, matchConditions, completion through kubectl"
   "max_unavailable:37:maxUnavailable, which the 1.35/1.36 apiservers drop with default feature gates"
+  "recreate:37:the Recreate update strategy (alpha in 1.37, feature gate StatefulSetRecreateStrategy)"
 )
 POLICY_MIN_MINOR=36
 for version in "${versions[@]}"; do

@@ -13,7 +13,7 @@ pub mod error;
 pub mod https;
 pub mod node;
 pub mod process;
-mod sys;
+pub mod sys;
 pub mod webhook;
 
 pub use cluster::{ClusterOptions, LocalCluster};

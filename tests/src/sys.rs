@@ -41,4 +41,4 @@ pub fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
-pub use libc::SIGTERM;
+pub use libc::{SIGINT, SIGTERM};

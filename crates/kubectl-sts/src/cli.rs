@@ -117,6 +117,8 @@ pub enum Commands {
     List(ListArgs),
     /// Show one StatefulSet: pods by ordinal, revisions, partition line, PVCs, warnings.
     Inspect(InspectArgs),
+    /// Rollout status: done, progressing, waiting for deletion or stuck; --watch waits for it.
+    Status(StatusArgs),
     /// Show the revision history of a StatefulSet.
     History(HistoryArgs),
     /// Diff the pod templates of two revisions.
@@ -140,6 +142,48 @@ pub struct ListArgs {}
 pub struct InspectArgs {
     /// StatefulSet name.
     pub name: String,
+}
+
+/// `status NAME`: exit 0 when done, 3 when not done yet, 4 when `--timeout` passed, 5 when
+/// stuck, 130 when interrupted (see [`crate::Outcome`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// Follow the rollout live (a watch, not polling) until it is done or stuck: one line per
+    /// change.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// With --watch, give up after this long (e.g. 90s, 5m, 1h30m; 0 = never). Implies --watch.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<jiff::SignedDuration>,
+    /// How long a pod may stay not Ready before the rollout counts as stuck (a pod caught in
+    /// the rollback trap: this or 30s, whichever is shorter).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub stall_after: jiff::SignedDuration,
+}
+
+impl StatusArgs {
+    /// `--watch`, or implied by `--timeout`.
+    pub fn follows(&self) -> bool {
+        self.watch || self.timeout.is_some()
+    }
+}
+
+/// A duration as kubectl writes them (`90s`, `5m`, `1h30m`) or in ISO 8601 (`PT5M`); `0` alone
+/// means zero. Negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let value = if text.trim() == "0" {
+        jiff::SignedDuration::ZERO
+    } else {
+        text.trim()
+            .parse::<jiff::SignedDuration>()
+            .map_err(|e| format!("{text:?} is not a duration like 90s, 5m or 1h30m ({e})"))?
+    };
+    if value.is_negative() {
+        return Err(format!("{text:?} is negative"));
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -272,6 +316,30 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad:?} should not parse"));
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn durations_read_like_kubectls() {
+        use jiff::SignedDuration as D;
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("0", 0),
+            ("PT2M", 120),
+        ] {
+            assert_eq!(parse_duration(text), Ok(D::from_secs(secs)), "{text}");
+        }
+        for bad in ["", "soon", "-5m", "5"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        let cli = parse(&["status", "web", "--timeout", "2m"]).unwrap();
+        let Commands::Status(args) = cli.command else {
+            panic!("status expected")
+        };
+        assert!(args.follows() && !args.watch, "--timeout implies --watch");
+        assert_eq!(args.stall_after, D::from_secs(300));
+        assert!(parse(&["status", "web", "--timeout", "later"]).is_err());
     }
 
     #[test]

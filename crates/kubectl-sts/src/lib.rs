@@ -16,12 +16,14 @@ pub mod render;
 pub mod target;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod watch;
 
 pub use cli::Cli;
 pub use context::Context;
 pub use error::{Error, Result};
 
-/// How a successful command ended; mapped to the process exit code by `main`.
+/// How a successful command ended; mapped to the process exit code by `main`. Errors exit
+/// with 1, usage errors with 2 ([`Error::exit_code`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Outcome {
     /// Exit 0.
@@ -29,13 +31,24 @@ pub enum Outcome {
     Success,
     /// `orphans --exit-code` found orphaned claims: exit 3.
     OrphansFound,
+    /// `status` without `--watch`: the rollout is not done: exit 3.
+    RolloutNotDone,
+    /// `status --timeout` passed before the rollout was done: exit 4.
+    TimedOut,
+    /// `status`: the rollout is stuck: exit 5.
+    RolloutStuck,
+    /// Ctrl-C during `--watch`: exit 130, as a shell reports SIGINT.
+    Interrupted,
 }
 
 impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Success => 0,
-            Outcome::OrphansFound => 3,
+            Outcome::OrphansFound | Outcome::RolloutNotDone => 3,
+            Outcome::TimedOut => 4,
+            Outcome::RolloutStuck => 5,
+            Outcome::Interrupted => 130,
         }
     }
 }

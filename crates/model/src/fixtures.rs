@@ -416,6 +416,11 @@ impl PodBuilder {
         }
         self
     }
+    /// Being deleted: a deletionTimestamp 10 s before [`now`].
+    pub fn terminating(mut self) -> Self {
+        self.0.metadata.deletion_timestamp = Some(ago(10));
+        self
+    }
     pub fn without_owner(mut self) -> Self {
         self.0.metadata.owner_references = None;
         self

@@ -15,6 +15,7 @@ pub mod quantity;
 
 // --- revisions and rollouts ---
 pub mod diff;
+pub mod progress;
 pub mod revision;
 pub mod rollout;
 

@@ -959,6 +959,110 @@ impl AtPrompt {
     }
 }
 
+/// `kubectl-sts ARGS -n <ns>` running in the background (a `--watch`), its stdout read line
+/// by line as it prints, so a test can change the cluster and see each line arrive. Killed
+/// when dropped.
+pub struct Following {
+    child: tokio::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: tokio::task::JoinHandle<()>,
+    command: String,
+}
+
+impl Following {
+    pub fn start(ns: &TestNs, args: &[&str]) -> Result<Self> {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(&ns.env.kubectl_sts)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&ns.env.kubeconfig)
+            .args(["-n", &ns.name])
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting kubectl-sts {args:?}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = tokio::spawn(async move {
+            let mut stdout = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if let Ok(mut lines) = sink.lock() {
+                    lines.push(line);
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            lines,
+            reader,
+            command: format!("kubectl-sts {} -n {}", args.join(" "), ns.name),
+        })
+    }
+
+    /// The lines printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Wait until a printed line satisfies `wanted`; returns it.
+    pub async fn wait_line(
+        &self,
+        what: &str,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        eventually(what, timeout, || async {
+            let lines = self.lines();
+            Ok(match lines.iter().find(|l| wanted(l)) {
+                Some(line) => Probe::Done(line.clone()),
+                None => Probe::NotYet(format!("`{}` printed {lines:#?}", self.command)),
+            })
+        })
+        .await
+    }
+
+    /// Send SIGINT (Ctrl-C) to the process.
+    pub fn interrupt(&self) -> Result<()> {
+        let pid = self.child.id().context("the process has exited")?;
+        sts_e2e::sys::send_signal(pid, sts_e2e::sys::SIGINT).context("kill(SIGINT)")?;
+        Ok(())
+    }
+
+    /// Wait for the process to exit; its code, every stdout line and stderr.
+    pub async fn finish(mut self, timeout: Duration) -> Result<PluginRun> {
+        use tokio::io::AsyncReadExt as _;
+        let mut stderr = self.child.stderr.take().context("no stderr")?;
+        let mut err = Vec::new();
+        let (status, read) = tokio::time::timeout(timeout, async {
+            tokio::join!(self.child.wait(), stderr.read_to_end(&mut err))
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "`{}` did not exit within {}s; printed {:#?}",
+                self.command,
+                timeout.as_secs(),
+                self.lines()
+            )
+        })?;
+        read?;
+        let status = status?;
+        let reader = std::mem::replace(&mut self.reader, tokio::spawn(async {}));
+        let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        Ok(PluginRun {
+            command: self.command.clone(),
+            code: status.code(),
+            stdout: self.lines().join("\n"),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        })
+    }
+}
+
 /// Registers MutatingWebhookConfiguration `sts-e2e-<ns>` with one webhook `hook` that nothing
 /// answers (`failurePolicy: Fail`, 2 s timeout), for namespaces labelled `label: marker`: a
 /// write it is called for is refused naming `hook`, so a test sees which writes the apiserver

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod list;
 pub mod orphans;
 pub mod rollback;
+pub mod status;
 
 use std::io::Write;
 
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Commands::List(args) => list::run(&ctx, args).await,
         Commands::Inspect(args) => inspect::run(&ctx, args).await,
+        Commands::Status(args) => status::run(&ctx, args).await,
         Commands::History(args) => history::run(&ctx, args).await,
         Commands::Diff(args) => diff::run(&ctx, args).await,
         Commands::Rollback(args) => rollback::run(&ctx, args).await,
