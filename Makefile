@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build control-plane demo test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
+.PHONY: all build control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
 
 all: build
 
@@ -31,6 +31,22 @@ demo: build control-plane
 	$(BIN)/sts-demo
 
 test: test-unit test-live
+
+# The release archive of this machine's platform, made as the release workflow makes it
+# (packaging/package.sh, docs/release.md): a release build for DIST_TARGET (on Linux the static
+# musl target: needs `rustup target add x86_64-unknown-linux-musl` and musl-tools), the archive
+# and its .sha256 in DIST_DIR, and the krew manifest rendered for DIST_VERSION (other
+# platforms' checksums are the empty file's), for `kubectl krew install --manifest=… --archive=…`.
+DIST_VERSION ?= v$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DIST_TARGET ?= $(shell bash packaging/package.sh host-target)
+DIST_DIR ?= dist
+
+dist:
+	bin=$$(bash packaging/package.sh build $(DIST_TARGET)) && \
+	  bash packaging/package.sh pack $(DIST_TARGET) "$$bin" $(DIST_VERSION) $(DIST_DIR)
+	KREW_ALLOW_MISSING=1 bash packaging/package.sh krew-manifest .krew.yaml $(DIST_VERSION) $(DIST_DIR) \
+	  >$(DIST_DIR)/krew-manifest.yaml
+	cat $(DIST_DIR)/*.sha256
 
 # Every live stage on every release in K8S_VERSIONS, with each stage's time and test counts.
 test-live: build nextest
