@@ -314,6 +314,9 @@ fn note(p: &Progress, o: &OrdinalProgress, now: Timestamp) -> String {
     if !o.on_update_revision && !o.gets_update {
         return "below the partition: keeps the current revision".into();
     }
+    if o.gets_update && !o.on_update_revision {
+        return "to be updated".into();
+    }
     if let Some(at) = o.available_at {
         let left = at.duration_since(now).as_secs().max(0);
         return format!("available in {}s (minReadySeconds)", left);
