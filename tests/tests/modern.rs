@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use common::*;
-use k8s_openapi::api::apps::v1::StatefulSetOrdinals;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSetOrdinals};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::DeleteParams;
+use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
 /// The oldest minor version these scenarios apply to: the oldest release supported upstream
@@ -498,7 +498,9 @@ async fn kubectl_finds_the_plugin_and_completes_through_it() -> Result<()> {
     );
 
     let subcommands = lines(kubectl(&["__complete", "sts", ""])?);
-    for sub in ["list", "inspect", "history", "diff", "rollback", "orphans"] {
+    for sub in [
+        "list", "inspect", "status", "history", "diff", "rollback", "orphans",
+    ] {
         ensure!(
             subcommands.iter().any(|l| l == sub),
             "kubectl __complete sts '' should offer {sub}: {subcommands:?}"
@@ -553,6 +555,59 @@ async fn kubectl_finds_the_plugin_and_completes_through_it() -> Result<()> {
             .collect::<Vec<_>>()
             == ["alpha"],
         "prefix al: {prefixed:?}"
+    );
+
+    // Revisions of the StatefulSet named on the line, as the controller made them.
+    ns.set_image("alpha", "main", IMAGE_V2).await?;
+    let revisions = eventually("a second revision of alpha", ns.timeout(), || async {
+        let revisions: Api<ControllerRevision> = ns.api();
+        let own: Vec<ControllerRevision> = revisions
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|r| {
+                r.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.name == "alpha")
+            })
+            .collect();
+        Ok(if own.len() == 2 {
+            Probe::Done(own)
+        } else {
+            Probe::NotYet(format!("{} revisions", own.len()))
+        })
+    })
+    .await?;
+    let mut expected: BTreeSet<String> = revisions
+        .iter()
+        .flat_map(|r| {
+            [
+                r.revision.to_string(),
+                r.metadata.name.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let offered = |args: &[&str]| -> Result<BTreeSet<String>> {
+        let mut full = vec!["__complete", "sts", "-n", &ns.name];
+        full.extend_from_slice(args);
+        Ok(lines(kubectl(&full)?)
+            .into_iter()
+            .filter(|l| !l.starts_with(':') && !l.starts_with("Completion ended"))
+            .collect())
+    };
+    let to_revision = offered(&["rollback", "alpha", "--to-revision", ""])?;
+    ensure!(
+        to_revision == expected,
+        "rollback --to-revision: {to_revision:?}, expected {expected:?}"
+    );
+    expected.extend(["current", "update", "live"].map(String::from));
+    let from = offered(&["diff", "alpha", ""])?;
+    ensure!(
+        from == expected,
+        "diff alpha '': {from:?}, expected {expected:?}"
     );
     Ok(())
 }

@@ -10,7 +10,8 @@
 //!
 //! What is completed: subcommands; flags (global ones and the subcommand's); values of `-o`,
 //! `--dry-run` and other flags with fixed values; namespaces after `-n`; contexts after
-//! `--context`; StatefulSet names where a subcommand takes `NAME`. Looking names up needs the
+//! `--context`; StatefulSet names where a subcommand takes `NAME`; the revisions of that
+//! StatefulSet after `history --revision`, `diff NAME` and `rollback --to-revision`. Looking names up needs the
 //! cluster: one LIST with a short timeout, and nothing is offered when it fails (completion never
 //! prints errors into the shell).
 
@@ -18,7 +19,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::config::Kubeconfig;
@@ -48,6 +49,12 @@ pub enum Want {
     Namespaces,
     Contexts,
     StatefulSets,
+    /// Revisions of the StatefulSet named earlier on the line: their numbers and names, and
+    /// with `keywords` also `current`, `update` and `live` (what `history --revision` and
+    /// `diff` accept besides; `rollback --to-revision` takes only real revisions).
+    Revisions {
+        keywords: bool,
+    },
     Nothing,
 }
 
@@ -57,6 +64,8 @@ pub struct Seen {
     pub kubeconfig: Option<String>,
     pub context: Option<String>,
     pub namespace: Option<String>,
+    /// The subcommand's `NAME`, once given.
+    pub name: Option<String>,
 }
 
 /// Decides what to complete. `words` are the arguments after `sts`; the last is the word being
@@ -92,7 +101,17 @@ pub fn plan(words: &[String]) -> (Want, Seen, String) {
         }
         match &subcommand {
             None => subcommand = command.find_subcommand(word).cloned(),
-            Some(_) => positionals += 1,
+            Some(sub) => {
+                if sub
+                    .get_positionals()
+                    .nth(positionals)
+                    .map(|a| a.get_id().as_str())
+                    == Some("name")
+                {
+                    seen.name = Some(word.clone());
+                }
+                positionals += 1;
+            }
         }
     }
     let want = if let Some(arg) = pending {
@@ -145,6 +164,10 @@ fn values_of(arg: &clap::Arg) -> Want {
     match arg.get_id().as_str() {
         "namespace" => Want::Namespaces,
         "context" => Want::Contexts,
+        // history --revision, diff FROM TO
+        "revision" | "from" | "to" => Want::Revisions { keywords: true },
+        // rollback --to-revision
+        "to_revision" => Want::Revisions { keywords: false },
         _ => {
             let values: Vec<String> = arg
                 .get_possible_values()
@@ -194,7 +217,11 @@ pub fn static_candidates(want: &Want) -> Vec<String> {
                 .collect()
         }
         Want::Values(values) => values.clone(),
-        Want::Namespaces | Want::Contexts | Want::StatefulSets | Want::Nothing => Vec::new(),
+        Want::Namespaces
+        | Want::Contexts
+        | Want::StatefulSets
+        | Want::Revisions { .. }
+        | Want::Nothing => Vec::new(),
     }
 }
 
@@ -217,7 +244,7 @@ pub fn render(candidates: &[String], prefix: &str, out: &mut impl Write) -> Resu
 pub async fn run(words: &[String], out: &mut impl Write) -> Result<()> {
     let (want, seen, prefix) = plan(words);
     let candidates = match want {
-        Want::Namespaces | Want::StatefulSets | Want::Contexts => {
+        Want::Namespaces | Want::StatefulSets | Want::Contexts | Want::Revisions { .. } => {
             tokio::time::timeout(LOOKUP_TIMEOUT, lookup(&want, &seen))
                 .await
                 .ok()
@@ -253,8 +280,44 @@ async fn lookup(want: &Want, seen: &Seen) -> Result<Vec<String>> {
     let ctx = Context::from_args(&cli.global).await?;
     match want {
         Want::Namespaces => names(ctx.cluster_api::<Namespace>()).await,
+        Want::Revisions { keywords } => {
+            let Some(name) = &seen.name else {
+                return Ok(Vec::new());
+            };
+            let revisions = ctx
+                .api_in::<ControllerRevision>(&ctx.namespace)
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| Error::Other(format!("completion lookup: {e}")))?;
+            Ok(revision_candidates(&revisions.items, name, *keywords))
+        }
         _ => names(ctx.api_in::<StatefulSet>(&ctx.namespace)).await,
     }
+}
+
+/// The numbers and names of the revisions a StatefulSet `name` controls, newest first, and
+/// the keywords when asked for.
+fn revision_candidates(
+    revisions: &[ControllerRevision],
+    name: &str,
+    keywords: bool,
+) -> Vec<String> {
+    let mut own: Vec<&ControllerRevision> =
+        revisions
+            .iter()
+            .filter(|r| {
+                r.metadata.owner_references.iter().flatten().any(|o| {
+                    o.controller == Some(true) && o.kind == "StatefulSet" && o.name == name
+                })
+            })
+            .collect();
+    own.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    let mut out: Vec<String> = own.iter().map(|r| r.revision.to_string()).collect();
+    out.extend(own.iter().filter_map(|r| r.metadata.name.clone()));
+    if keywords {
+        out.extend(["current", "update", "live"].map(String::from));
+    }
+    out
 }
 
 /// The names of the objects `api` lists (metadata only).
@@ -319,6 +382,42 @@ mod tests {
         assert_eq!(lines, ["--delete", ":4"]);
         let (_, lines, _) = complete(&["completion", ""]);
         assert_eq!(lines, ["bash", "fish", "zsh", ":4"]);
+    }
+
+    #[test]
+    fn revisions_of_the_named_statefulset() {
+        let (want, seen, _) = plan(&words(&["diff", "web", ""]));
+        assert_eq!(want, Want::Revisions { keywords: true });
+        assert_eq!(seen.name.as_deref(), Some("web"));
+        assert_eq!(
+            plan(&words(&["diff", "web", "1", ""])).0,
+            Want::Revisions { keywords: true }
+        );
+        assert_eq!(
+            plan(&words(&["history", "web", "--revision", ""])).0,
+            Want::Revisions { keywords: true }
+        );
+        assert_eq!(
+            plan(&words(&["rollback", "-n", "x", "web", "--to-revision", ""])).0,
+            Want::Revisions { keywords: false }
+        );
+        use sts_model::fixtures::{controller_revision, statefulset};
+        let web = statefulset("ns", "web").build();
+        let other = statefulset("ns", "webx").build();
+        let revisions = vec![
+            controller_revision(&web, "web-a", 1),
+            controller_revision(&web, "web-b", 3),
+            controller_revision(&other, "webx-c", 2),
+        ];
+        assert_eq!(
+            revision_candidates(&revisions, "web", false),
+            ["3", "1", "web-b", "web-a"]
+        );
+        assert_eq!(
+            revision_candidates(&revisions, "web", true).len(),
+            7,
+            "plus current, update, live"
+        );
     }
 
     #[test]
