@@ -173,5 +173,21 @@ async fn every_format_prints_what_the_json_view_holds() -> Result<()> {
     let bad = ns.plugin(&["diff", "web", "-o", "name"])?;
     bad.expect_code(2)?;
     ensure!(bad.stderr.contains("-o name"), "{}", bad.stderr);
+
+    // `orphans --delete` with a template prints the view once, after the deletions, with the
+    // results; the claim is gone from the API.
+    let got = run(&[
+        "orphans",
+        "--delete",
+        "--yes",
+        "-o",
+        r#"jsonpath={range .results[*]}{.name} {.action}{"\n"}{end}"#,
+    ])?;
+    ensure!(
+        got == "data-web-1 Deleted\n",
+        "orphans --delete -o jsonpath: {got:?}"
+    );
+    ns.wait_gone::<k8s_openapi::api::core::v1::PersistentVolumeClaim>("data-web-1")
+        .await?;
     Ok(())
 }

@@ -331,6 +331,44 @@ mod tests {
     }
 
     #[test]
+    fn output_family_flags() {
+        let cli = parse(&[
+            "list",
+            "-o",
+            "jsonpath={range .items[*]}{.name}{\"\\n\"}{end}",
+            "--sort-by",
+            "{.replicas}",
+            "--no-headers",
+            "-L",
+            "app,tier",
+            "--label-columns",
+            "app.kubernetes.io/name",
+            "--show-labels",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.output.format(), OutputFormat::JsonPath);
+        assert_eq!(
+            cli.global.sort_by.as_ref().map(|e| e.written.as_str()),
+            Some("{.replicas}")
+        );
+        assert!(cli.global.no_headers && cli.global.show_labels);
+        assert_eq!(
+            cli.global.label_columns,
+            vec!["app", "tier", "app.kubernetes.io/name"]
+        );
+        for simple in ["table", "wide", "json", "yaml", "name"] {
+            let cli = parse(&["list", "-o", simple]).unwrap();
+            assert!(cli.global.output.format().is_text() == matches!(simple, "table" | "wide"));
+        }
+        let err = parse(&["list", "-o", "custom-columns=A:.a["]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().contains("custom-columns column \"A\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn orphans_delete_flags() {
         let cli = parse(&[
             "orphans",

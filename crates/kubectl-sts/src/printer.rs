@@ -332,3 +332,84 @@ fn kind_of<V: Serialize>(view: &V) -> String {
         })
         .unwrap_or_else(|| "this view".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Output;
+
+    /// A view that implements `write_text` only, as a new view (e.g. `status`) may: it gets
+    /// json, yaml, jsonpath and custom-columns; `-o name`, `--sort-by` and `-L` are usage errors.
+    #[derive(Serialize)]
+    struct Minimal {
+        kind: &'static str,
+        name: &'static str,
+        replicas: i32,
+    }
+
+    impl View for Minimal {
+        fn write_text(&self, out: &mut impl Write, _style: &TextStyle) -> Result<()> {
+            writeln!(out, "{} {}", self.name, self.replicas)?;
+            Ok(())
+        }
+    }
+
+    const VIEW: Minimal = Minimal {
+        kind: "StatefulSetStatus",
+        name: "web",
+        replicas: 3,
+    };
+
+    fn print(printer: Printer) -> Result<String> {
+        let mut out = Vec::new();
+        printer.print(&mut out, &VIEW)?;
+        Ok(String::from_utf8(out).unwrap_or_default())
+    }
+
+    fn output(value: &str) -> Printer {
+        Printer::with_output(Output::parse(value).unwrap(), false)
+    }
+
+    #[test]
+    fn a_view_with_write_text_only_gets_the_json_based_forms() {
+        assert_eq!(
+            print(Printer::new(OutputFormat::Table, false)).unwrap(),
+            "web 3\n"
+        );
+        let json: Value =
+            serde_json::from_str(&print(Printer::new(OutputFormat::Json, false)).unwrap()).unwrap();
+        assert_eq!(json["replicas"], 3);
+        assert_eq!(
+            print(output("jsonpath={.name}={.replicas}")).unwrap(),
+            "web=3"
+        );
+        assert_eq!(
+            print(output("custom-columns=NAME:.name,REPLICAS:.replicas")).unwrap(),
+            "NAME   REPLICAS\nweb    3\n"
+        );
+        assert_eq!(
+            print(output("custom-columns=NAME:.name").no_headers(true)).unwrap(),
+            "web\n"
+        );
+    }
+
+    #[test]
+    fn what_the_view_cannot_do_is_a_usage_error_naming_its_kind() {
+        let errors = [
+            print(Printer::new(OutputFormat::Name, false)).unwrap_err(),
+            print(
+                Printer::new(OutputFormat::Table, false)
+                    .sort_by(JsonPathExpr::parse_relaxed(".name").ok()),
+            )
+            .unwrap_err(),
+            print(Printer::new(OutputFormat::Wide, false).labels(vec!["app".into()], false))
+                .unwrap_err(),
+        ];
+        for err in errors {
+            assert_eq!(err.exit_code(), 2, "{err}");
+            assert!(err.to_string().contains("StatefulSetStatus view"), "{err}");
+        }
+        // Label flags are ignored, as by kubectl, where there is no table.
+        assert!(print(Printer::new(OutputFormat::Json, false).labels(vec![], true)).is_ok());
+    }
+}

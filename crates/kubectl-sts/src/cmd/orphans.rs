@@ -152,7 +152,9 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
     );
     let printer = Printer::for_context(ctx);
     let mut out = std::io::stdout().lock();
-    let structured = ctx.output.is_structured();
+    // Every form but the tables (json, yaml, name, jsonpath, custom-columns) prints the view
+    // once: with --delete, after the deletions, with `results` (jsonpath can read them).
+    let structured = !ctx.output.is_text();
 
     // Show what was found; with --delete, before asking anything. Structured output with
     // --delete is printed once, with the results, below.
