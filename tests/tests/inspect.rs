@@ -44,6 +44,8 @@ async fn claims_are_read_for_the_statefulset_only_and_none_is_missed() -> Result
     let run = ns.plugin(&["inspect", name, "-o", "json", "-v"])?;
     run.expect_code(0)?;
     let view = run.json("StatefulSetInspection")?;
+    // The real output matches the published schema (docs/schemas/).
+    ensure_schema("StatefulSetInspection", &view)?;
     for ordinal in 0..2 {
         let claim_name = format!("data-{name}-{ordinal}");
         let stored = pvcs.get(&claim_name).await?;

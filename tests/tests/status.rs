@@ -23,7 +23,9 @@ fn status_json(ns: &TestNs, args: &[&str], code: i32) -> Result<Value> {
     full.extend(["-o", "json"]);
     let run = ns.plugin(&full)?;
     run.expect_code(code)?;
-    run.json("StatefulSetRolloutStatus")
+    let view = run.json("StatefulSetRolloutStatus")?;
+    ensure_schema("StatefulSetRolloutStatus", &view)?;
+    Ok(view)
 }
 
 /// (currentRevision, updateRevision) as the controller wrote them.
@@ -120,6 +122,20 @@ async fn a_partitioned_rollout_is_followed_live_until_its_partition_is_done() ->
         let ordinal = ordinal_of(&pod_name).context("ordinal")?;
         ensure!(row["getsUpdate"] == (ordinal >= 2), "{pod_name}: {row}");
     }
+    let names = ns.plugin(&["status", name, "-o", "name"])?;
+    names.expect_code(0)?;
+    ensure!(names.stdout == "statefulset.apps/part\n", "{names:?}");
+    let phase = ns.plugin(&["status", name, "-o", "jsonpath={.phase} {.counts.updated}"])?;
+    phase.expect_code(0)?;
+    ensure!(
+        phase.stdout
+            == format!(
+                "{} {}",
+                view["phase"].as_str().unwrap_or_default(),
+                view["counts"]["updated"]
+            ),
+        "{phase:?}"
+    );
     let text = ns.plugin(&["status", name])?;
     text.expect_code(0)?;
     ensure!(

@@ -54,9 +54,42 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    /// Output format: table, wide, json, yaml, name, jsonpath=TEMPLATE,
+    /// custom-columns=HEADER:JSONPATH,... (kubectl's forms; jsonpath and custom-columns read
+    /// the JSON view).
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_parser = crate::output::OutputParser,
+        default_value = "table"
+    )]
+    pub output: crate::output::Output,
+
+    /// Sort the rows of list-like views (list, history, orphans) by this JSONPath over each
+    /// row of the JSON view, e.g. `.name`, `{.replicas}` (kubectl's `--sort-by`).
+    #[arg(long, global = true, value_name = "JSONPATH", value_parser = parse_sort_by)]
+    pub sort_by: Option<crate::output::JsonPathExpr>,
+
+    /// Print no header line (table, wide, custom-columns).
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+
+    /// Add a column per label key (comma-separated, repeatable) to the table of views whose
+    /// objects have labels (list, orphans); the header is the key's last `/` part, upper-cased.
+    #[arg(
+        short = 'L',
+        long = "label-columns",
+        global = true,
+        value_name = "KEY,...",
+        value_delimiter = ','
+    )]
+    pub label_columns: Vec<String>,
+
+    /// Add a LABELS column to the table of views whose objects have labels (list, orphans).
+    #[arg(long, global = true)]
+    pub show_labels: bool,
 
     /// Never colour the output (colour is also off when stdout is not a terminal or NO_COLOR is set).
     #[arg(long, global = true)]
@@ -80,7 +113,9 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// The kind of `-o` output; the parsed value, with a template or columns, is
+/// [`crate::output::Output`] (`Output::format()` gives this kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     /// kubectl-like table
     Table,
@@ -90,13 +125,30 @@ pub enum OutputFormat {
     Json,
     /// YAML view (same schema as JSON)
     Yaml,
+    /// `resource.group/name` per object
+    Name,
+    /// kubectl JSONPath template over the JSON view
+    JsonPath,
+    /// kubectl custom columns over the JSON view
+    CustomColumns,
 }
 
 impl OutputFormat {
-    /// True for the machine-readable formats (json, yaml).
+    /// True for the machine-readable serialisations (json, yaml) only; `name`, `jsonpath` and
+    /// `custom-columns` are neither this nor [`OutputFormat::is_text`].
     pub fn is_structured(self) -> bool {
         matches!(self, OutputFormat::Json | OutputFormat::Yaml)
     }
+
+    /// True for the views' own text forms (table, wide).
+    pub fn is_text(self) -> bool {
+        matches!(self, OutputFormat::Table | OutputFormat::Wide)
+    }
+}
+
+/// `--sort-by`'s value: a relaxed JSONPath (clap turns the message into a usage error).
+fn parse_sort_by(text: &str) -> Result<crate::output::JsonPathExpr, String> {
+    crate::output::JsonPathExpr::parse_relaxed(text)
 }
 
 /// `--dry-run` values, as in kubectl.
@@ -294,7 +346,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.namespace.as_deref(), Some("prod"));
-        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.output.format(), OutputFormat::Json);
         assert!(cli.global.no_color);
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.cluster_domain, "cluster.local");
@@ -305,6 +357,10 @@ mod tests {
     fn usage_errors_exit_with_2() {
         for bad in [
             &["list", "-o", "xml"][..],
+            &["list", "-o", "jsonpath={.items[*].name"][..],
+            &["list", "-o", "jsonpath="][..],
+            &["list", "-o", "custom-columns=NAME"][..],
+            &["list", "--sort-by", "{.items["][..],
             &["list", "-A", "-n", "x"][..],
             &["orphans", "--dry-run=server"][..],
             &["orphans", "--delete", "--dry-run=sometimes"][..],
@@ -340,6 +396,44 @@ mod tests {
         assert!(args.follows() && !args.watch, "--timeout implies --watch");
         assert_eq!(args.stall_after, D::from_secs(300));
         assert!(parse(&["status", "web", "--timeout", "later"]).is_err());
+    }
+
+    #[test]
+    fn output_family_flags() {
+        let cli = parse(&[
+            "list",
+            "-o",
+            "jsonpath={range .items[*]}{.name}{\"\\n\"}{end}",
+            "--sort-by",
+            "{.replicas}",
+            "--no-headers",
+            "-L",
+            "app,tier",
+            "--label-columns",
+            "app.kubernetes.io/name",
+            "--show-labels",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.output.format(), OutputFormat::JsonPath);
+        assert_eq!(
+            cli.global.sort_by.as_ref().map(|e| e.written.as_str()),
+            Some("{.replicas}")
+        );
+        assert!(cli.global.no_headers && cli.global.show_labels);
+        assert_eq!(
+            cli.global.label_columns,
+            vec!["app", "tier", "app.kubernetes.io/name"]
+        );
+        for simple in ["table", "wide", "json", "yaml", "name"] {
+            let cli = parse(&["list", "-o", simple]).unwrap();
+            assert!(cli.global.output.format().is_text() == matches!(simple, "table" | "wide"));
+        }
+        let err = parse(&["list", "-o", "custom-columns=A:.a["]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().contains("custom-columns column \"A\""),
+            "{err}"
+        );
     }
 
     #[test]

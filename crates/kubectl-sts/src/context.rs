@@ -7,6 +7,7 @@ use kube::{Api, Client, Config};
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::{Error, Result, Scope};
+use crate::printer::PrintOptions;
 
 /// Resolved global settings plus a connected client.
 #[derive(Clone)]
@@ -19,7 +20,11 @@ pub struct Context {
     pub namespace: String,
     pub all_namespaces: bool,
     pub selector: Option<String>,
+    /// The kind of `-o` output (what `-o` says in full, with `--sort-by`, `--no-headers`, `-L`,
+    /// `--show-labels`, is [`Context::print`]).
     pub output: OutputFormat,
+    /// Everything the printer needs from the command line.
+    pub print: PrintOptions,
     /// Whether ANSI colour may be written to stdout.
     pub color: bool,
     pub cluster_domain: String,
@@ -64,7 +69,8 @@ impl Context {
             namespace,
             all_namespaces: args.all_namespaces,
             selector: args.selector.clone(),
-            output: args.output,
+            output: args.output.format(),
+            print: PrintOptions::from_args(args),
             color: color_allowed(args.no_color),
             cluster_domain: args.cluster_domain.clone(),
             interactive: std::io::stdin().is_terminal(),

@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod collect;
 pub mod context;
 pub mod error;
+pub mod output;
 pub mod printer;
 pub mod prompt;
 pub mod render;

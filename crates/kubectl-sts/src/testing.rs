@@ -103,3 +103,29 @@ pub fn rolling() -> (StatefulSet, Vec<ControllerRevision>, Vec<Pod>) {
     ];
     (s, crs, pods)
 }
+
+/// The published JSON Schema of a view kind (`docs/schemas/<kind>.json`).
+pub fn schema(kind: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schemas")
+        .join(format!("{kind}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is no JSON: {e}", path.display()))
+}
+
+/// Panic with every violation when `view` does not match the published schema of `kind`.
+pub fn assert_schema(kind: &str, view: &Value) {
+    let validator = jsonschema::validator_for(&schema(kind))
+        .unwrap_or_else(|e| panic!("schema {kind} is not a valid JSON Schema: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(view)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{kind} view does not match docs/schemas/{kind}.json:\n{}\n{view:#}",
+        errors.join("\n")
+    );
+    assert_eq!(view["kind"], kind, "kind");
+}

@@ -624,6 +624,34 @@ impl PluginRun {
     }
 }
 
+/// The published JSON Schema of a view kind (`docs/schemas/<kind>.json`).
+pub fn schema(kind: &str) -> Result<Value> {
+    let path = workspace_root()
+        .join("docs/schemas")
+        .join(format!("{kind}.json"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the schema {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is no JSON", path.display()))
+}
+
+/// Fail, naming every violation, when `view` (real `-o json` output) does not match the
+/// published schema of its kind.
+pub fn ensure_schema(kind: &str, view: &Value) -> Result<()> {
+    let schema = schema(kind)?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| anyhow!("docs/schemas/{kind}.json is not a valid JSON Schema: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(view)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    ensure!(
+        errors.is_empty(),
+        "the real {kind} output does not match docs/schemas/{kind}.json:\n{}\n{view:#}",
+        errors.join("\n")
+    );
+    Ok(())
+}
+
 /// The result of one probe in [`eventually`].
 pub enum Probe<T> {
     Done(T),

@@ -370,9 +370,29 @@ mod tests {
         let (want, lines, _) = complete(&["list", "-o", ""]);
         assert_eq!(
             want,
-            Want::Values(words(&["table", "wide", "json", "yaml"]))
+            Want::Values(words(&[
+                "table",
+                "wide",
+                "json",
+                "yaml",
+                "name",
+                "jsonpath=",
+                "custom-columns="
+            ]))
         );
-        assert_eq!(lines, ["json", "table", "wide", "yaml", ":4"]);
+        assert_eq!(
+            lines,
+            [
+                "custom-columns=",
+                "json",
+                "jsonpath=",
+                "name",
+                "table",
+                "wide",
+                "yaml",
+                ":4"
+            ]
+        );
         assert_eq!(plan(&words(&["-n", ""])).0, Want::Namespaces);
         assert_eq!(
             plan(&words(&["inspect", "--context", ""])).0,

@@ -207,4 +207,31 @@ mod tests {
         // Structured output never carries colour codes.
         assert!(!diff.contains('\u{1b}'));
     }
+
+    #[test]
+    fn output_family_over_a_diff() {
+        let h = history();
+        let (f, t) = select(&h, None, None).unwrap();
+        let view = RevisionDiffView::new(&h, &diff_between(&h, f, t).unwrap());
+        crate::testing::assert_schema("RevisionDiff", &serde_json::to_value(&view).unwrap());
+        let mut out = Vec::new();
+        let err = Printer::new(OutputFormat::Name, false)
+            .print(&mut out, &view)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("-o name: the RevisionDiff view names no Kubernetes objects"),
+            "{err}"
+        );
+        assert!(out.is_empty());
+        let template = crate::output::Output::parse("jsonpath={.from} -> {.to}").unwrap();
+        Printer::with_output(template, false)
+            .print(&mut out, &view)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{} -> {}", view.from, view.to)
+        );
+    }
 }

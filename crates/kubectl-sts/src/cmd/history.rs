@@ -14,8 +14,8 @@ use sts_model::revision::{History, HistoryEntry, Selected};
 
 use crate::cli::{HistoryArgs, OutputFormat};
 use crate::error::{Error, Result};
-use crate::printer::{Printer, TextStyle, View};
-use crate::render::{VIEW_API_VERSION, cell, new_table, write_table};
+use crate::printer::{Printer, TextStyle, View, reorder};
+use crate::render::{VIEW_API_VERSION, cell, new_table};
 use crate::target::{Parts, Target};
 use crate::{Context, Outcome};
 
@@ -117,20 +117,40 @@ fn images(t: &PodTemplateSpec) -> Vec<String> {
 
 // -------------------------------------------------------------------- render --
 
-/// Table (`wide` adds CREATED and IMAGES); JSON/YAML are the view itself.
+/// Table (`wide` adds CREATED and IMAGES); JSON/YAML are the view itself; one row per
+/// ControllerRevision.
 impl View for RevisionHistoryView {
     fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
-        write_history_table(out, self, style.now, style.wide, style.color)
+        write_history_table(out, self, style)
+    }
+
+    fn object_names(&self) -> Option<Vec<String>> {
+        Some(
+            self.revisions
+                .iter()
+                .map(|r| format!("controllerrevision.apps/{}", r.name))
+                .collect(),
+        )
+    }
+
+    fn rows_field(&self) -> Option<&'static str> {
+        Some("revisions")
+    }
+
+    fn reordered(&self, order: &[usize]) -> Option<Self> {
+        Some(Self {
+            revisions: reorder(&self.revisions, order),
+            ..self.clone()
+        })
     }
 }
 
 fn write_history_table(
     out: &mut impl Write,
     view: &RevisionHistoryView,
-    now: Timestamp,
-    wide: bool,
-    color: bool,
+    style: &TextStyle,
 ) -> Result<()> {
+    let (now, wide, color) = (style.now, style.wide, style.color);
     if view.revisions.is_empty() {
         writeln!(
             out,
@@ -201,7 +221,7 @@ fn write_history_table(
         }
         table.add_row(row);
     }
-    write_table(out, &table)
+    style.write_table(out, &table)
 }
 
 /// `history --revision REV`: one revision's pod template, as YAML with a comment naming the
@@ -397,5 +417,54 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
             err.to_string(),
             "unknown revision \"7\" of StatefulSet \"web\"; known revisions: 1, 2, 3"
         );
+    }
+
+    #[test]
+    fn output_family_one_row_per_revision() {
+        let (_, v) = view();
+        crate::testing::assert_schema("RevisionHistory", &serde_json::to_value(&v).unwrap());
+        let print = |printer: Printer| {
+            let mut out = Vec::new();
+            printer.at(now()).print(&mut out, &v).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let names: Vec<String> = v
+            .revisions
+            .iter()
+            .map(|r| format!("controllerrevision.apps/{}\n", r.name))
+            .collect();
+        assert_eq!(
+            print(Printer::new(OutputFormat::Name, false)),
+            names.concat()
+        );
+        // Sorted by revision number, descending is not kubectl's; by name it is another order.
+        let by_number_desc: Vec<usize> = (0..v.revisions.len()).rev().collect();
+        let reversed = v.reordered(&by_number_desc).unwrap();
+        let sort = Printer::new(OutputFormat::Name, false)
+            .sort_by(crate::output::JsonPathExpr::parse_relaxed("{.revision}").ok());
+        let mut out = Vec::new();
+        sort.print(&mut out, &reversed).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            names.concat(),
+            "sorted back"
+        );
+        let cols = Printer::with_output(
+            crate::output::Output::parse("custom-columns=REV:.revision,NAME:.name").unwrap(),
+            false,
+        )
+        .no_headers(true);
+        let text = print(cols);
+        assert_eq!(text.lines().count(), v.revisions.len(), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "{}     {}",
+                v.revisions[0].revision, v.revisions[0].name
+            )),
+            "{text}"
+        );
+        let text = print(Printer::new(OutputFormat::Table, false).no_headers(true));
+        assert!(!text.contains("REVISION"), "{text}");
+        assert_eq!(text.lines().count(), v.revisions.len(), "{text}");
     }
 }

@@ -656,6 +656,10 @@ fn rev_text(name: Option<&str>, number: Option<i64>) -> String {
 
 /// The text form: header, the pod table with the partition line, the claims, the warnings.
 impl View for InspectionView {
+    fn object_names(&self) -> Option<Vec<String>> {
+        Some(vec![format!("statefulset.apps/{}", self.name)])
+    }
+
     fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
         write_header(out, self, style.color)?;
         writeln!(out)?;
@@ -1111,5 +1115,55 @@ mod tests {
         );
         assert_eq!(json["pods"][3]["exists"], false);
         assert_eq!(json["rollout"], "Rolling");
+    }
+
+    #[test]
+    fn output_family_over_one_statefulset() {
+        let view = build_view(&input(), "cluster.local", now());
+        crate::testing::assert_schema(
+            "StatefulSetInspection",
+            &serde_json::to_value(&view).unwrap(),
+        );
+        let print = |printer: Printer| {
+            let mut out = Vec::new();
+            printer
+                .at(now())
+                .print(&mut out, &view)
+                .map(|()| String::from_utf8(out).unwrap())
+        };
+        let output =
+            |v: &str| Printer::with_output(crate::output::Output::parse(v).unwrap(), false);
+        assert_eq!(
+            print(Printer::new(OutputFormat::Name, false)).unwrap(),
+            format!("statefulset.apps/{}\n", view.name)
+        );
+        assert_eq!(
+            print(output(
+                "jsonpath={range .pods[*]}{.name} {.ready}{\"\\n\"}{end}"
+            ))
+            .unwrap(),
+            view.pods
+                .iter()
+                .map(|p| format!("{} {}\n", p.name, p.ready))
+                .collect::<String>()
+        );
+        // custom-columns: the single object is one row.
+        let text = print(output("custom-columns=NAME:.name,PODS:.pods[*].name")).unwrap();
+        let pods: Vec<&str> = view.pods.iter().map(|p| p.name.as_str()).collect();
+        let row: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row, vec![view.name.clone(), pods.join(",")], "{text}");
+        // Not a list, no labelled rows: usage errors (exit 2), nothing written.
+        let sort = Printer::new(OutputFormat::Table, false)
+            .sort_by(crate::output::JsonPathExpr::parse_relaxed(".name").ok());
+        let err = print(sort).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("--sort-by: the StatefulSetInspection view is not a list"),
+            "{err}"
+        );
+        let err = print(Printer::new(OutputFormat::Table, false).labels(vec![], true)).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--show-labels"), "{err}");
     }
 }

@@ -25,10 +25,8 @@ use sts_model::service_health::service_health;
 use crate::cli::ListArgs;
 use crate::collect::{list_events_lenient, list_scope};
 use crate::error::Result;
-use crate::printer::{Printer, TextStyle, View};
-use crate::render::{
-    ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color, write_table,
-};
+use crate::printer::{Printer, TextStyle, View, reorder};
+use crate::render::{ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color};
 use crate::{Context, Outcome};
 
 /// `kind: StatefulSetList` (docs/contracts.md).
@@ -75,6 +73,9 @@ pub struct ListItem {
     pub created: Option<Timestamp>,
     #[serde(skip)]
     pub rollout_reason: Option<String>,
+    /// The StatefulSet's labels, for `-L`/`--show-labels` (not part of the JSON schema).
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Everything `list` reads from the API.
@@ -210,6 +211,7 @@ pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
                 strategy: update_strategy(sts).to_string(),
                 partition: partition(sts),
                 created: sts.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                labels: sts.metadata.labels.clone().unwrap_or_default(),
                 namespace: k.0,
                 name: k.1,
             }
@@ -241,10 +243,34 @@ fn revision_cell(item: &ListItem) -> String {
     }
 }
 
-/// The table (`table`/`wide`); JSON/YAML are the view itself.
+/// The table (`table`/`wide`); JSON/YAML are the view itself; one row per StatefulSet.
 impl View for StatefulSetListView {
     fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
         write_text_table(out, self, style)
+    }
+
+    fn object_names(&self) -> Option<Vec<String>> {
+        Some(
+            self.items
+                .iter()
+                .map(|i| format!("statefulset.apps/{}", i.name))
+                .collect(),
+        )
+    }
+
+    fn rows_field(&self) -> Option<&'static str> {
+        Some("items")
+    }
+
+    fn reordered(&self, order: &[usize]) -> Option<Self> {
+        Some(Self {
+            items: reorder(&self.items, order),
+            ..self.clone()
+        })
+    }
+
+    fn shows_labels(&self) -> bool {
+        true
     }
 }
 
@@ -274,6 +300,8 @@ fn write_text_table(
             "DETAIL",
         ]);
     }
+    let mut header: Vec<String> = header.into_iter().map(str::to_string).collect();
+    header.extend(style.label_headers());
     let mut table = new_table(header);
     for item in &view.items {
         let mut row = Vec::new();
@@ -334,9 +362,15 @@ fn write_text_table(
                 cell(item.rollout_reason.as_deref().unwrap_or(""), None, color),
             ]);
         }
+        row.extend(
+            style
+                .label_cells(&item.labels)
+                .into_iter()
+                .map(|c| cell(c, None, color)),
+        );
         table.add_row(row);
     }
-    write_table(out, &table)?;
+    style.write_table(out, &table)?;
     if view.deleted_set_orphans > 0 {
         writeln!(
             out,
@@ -520,5 +554,150 @@ mod tests {
             .unwrap();
         let back: serde_json::Value = serde_yaml::from_slice(&yaml).unwrap();
         assert_eq!(back, json);
+    }
+
+    fn print_with(printer: Printer, view: &StatefulSetListView) -> Result<String> {
+        let mut out = Vec::new();
+        printer.at(now()).print(&mut out, view)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn output(value: &str) -> Printer {
+        Printer::with_output(crate::output::Output::parse(value).unwrap(), false)
+    }
+
+    fn labelled_view() -> StatefulSetListView {
+        let mut input = input();
+        input.all_statefulsets[0].metadata.labels = Some(
+            [
+                ("app".to_string(), "web".to_string()),
+                ("app.kubernetes.io/part-of".to_string(), "shop".to_string()),
+            ]
+            .into(),
+        );
+        build_view(&input, now())
+    }
+
+    #[test]
+    fn name_output_is_kubectls() {
+        let text = print_with(Printer::new(OutputFormat::Name, false), &labelled_view()).unwrap();
+        assert_eq!(text, "statefulset.apps/db\nstatefulset.apps/web\n");
+    }
+
+    #[test]
+    fn jsonpath_output_reads_the_json_view() {
+        let view = labelled_view();
+        let text = print_with(output("jsonpath={.items[*].name}"), &view).unwrap();
+        assert_eq!(text, "db web");
+        let text = print_with(
+            output(r#"jsonpath={range .items[*]}{.name}{"\t"}{.service.health}{"\n"}{end}"#),
+            &view,
+        )
+        .unwrap();
+        assert_eq!(text, "db\tMissing\nweb\tOk\n");
+    }
+
+    #[test]
+    fn custom_columns_one_row_per_item() {
+        let view = labelled_view();
+        let printer = output("custom-columns=NAME:.name,SERVICE:.service.name,PVCS:{.pvcCount}");
+        let text = print_with(printer.clone(), &view).unwrap();
+        assert_eq!(
+            text,
+            "NAME   SERVICE   PVCS\ndb     db        1\nweb    web       4\n"
+        );
+        let text = print_with(printer.no_headers(true), &view).unwrap();
+        assert_eq!(text, "db     db        1\nweb    web       4\n");
+    }
+
+    #[test]
+    fn sort_by_applies_to_every_format() {
+        let view = labelled_view();
+        let by = |e: &str| crate::output::JsonPathExpr::parse_relaxed(e).ok();
+        // Descending pvcCount is not kubectl's; ascending: db (1) before web (4); by
+        // orphanCount: web (2) after db (0); by rollout: Complete < PausedByPartition.
+        let text = print_with(
+            Printer::new(OutputFormat::Name, false).sort_by(by("{.updateRevision}")),
+            &view,
+        )
+        .unwrap();
+        // db has no updateRevision (null): first.
+        assert_eq!(text, "statefulset.apps/db\nstatefulset.apps/web\n");
+        let text = print_with(
+            Printer::new(OutputFormat::Table, false).sort_by(by(".orphanCount")),
+            &view,
+        )
+        .unwrap();
+        assert!(text.lines().nth(1).unwrap().starts_with("db "), "{text}");
+        // Reverse the natural order to see that sorting happens: by service health, Missing <
+        // Ok, and by a name that sorts web first.
+        let mut view = labelled_view();
+        view.items[0].name = "zz".into();
+        let text = print_with(
+            Printer::new(OutputFormat::Json, false).sort_by(by(".name")),
+            &view,
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["items"][0]["name"], "web");
+        assert_eq!(json["items"][1]["name"], "zz");
+        let err = print_with(
+            Printer::new(OutputFormat::Table, false).sort_by(by(".nosuch")),
+            &view,
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("couldn't find any field"), "{err}");
+    }
+
+    #[test]
+    fn label_columns_and_show_labels() {
+        let view = labelled_view();
+        let text = print_with(
+            Printer::new(OutputFormat::Table, false)
+                .labels(vec!["app".into(), "app.kubernetes.io/part-of".into()], true),
+            &view,
+        )
+        .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("AGE   APP   PART-OF   LABELS"), "{text}");
+        assert!(lines[1].ends_with("<none>"), "db has no labels: {text}");
+        assert!(
+            lines[2].ends_with("web   shop      app=web,app.kubernetes.io/part-of=shop"),
+            "{text}"
+        );
+        let text = print_with(
+            Printer::new(OutputFormat::Table, false).no_headers(true),
+            &view,
+        )
+        .unwrap();
+        assert!(text.starts_with("db "), "{text}");
+        // JSON is unchanged by the label flags (kubectl ignores them there too).
+        let json = print_with(
+            Printer::new(OutputFormat::Json, false).labels(vec!["app".into()], true),
+            &view,
+        )
+        .unwrap();
+        assert!(!json.contains("labels"), "{json}");
+    }
+
+    #[test]
+    fn json_view_matches_its_published_schema() {
+        let view = labelled_view();
+        let json = serde_json::to_value(&view).unwrap();
+        crate::testing::assert_schema("StatefulSetList", &json);
+        let empty = build_view(
+            &ListInput {
+                all_statefulsets: vec![],
+                selected: None,
+                pods: vec![],
+                claims: vec![],
+                services: vec![],
+                revisions: vec![],
+                events: vec![],
+            },
+            now(),
+        );
+        crate::testing::assert_schema("StatefulSetList", &serde_json::to_value(&empty).unwrap());
     }
 }

@@ -31,7 +31,7 @@ use tracing::debug;
 use crate::cli::{DryRun, OrphansArgs};
 use crate::collect::{list_namespace, list_scope, list_volumes, map_kube_error};
 use crate::error::{Error, Result, Scope};
-use crate::printer::{Printer, TextStyle, View};
+use crate::printer::{Printer, TextStyle, View, reorder};
 use crate::prompt::require_confirmation;
 use crate::render::{VIEW_API_VERSION, cell, new_table, write_table};
 use crate::{Context, Outcome};
@@ -105,6 +105,9 @@ pub struct OrphanItem {
     pub terminating: bool,
     #[serde(skip)]
     pub uid: Option<String>,
+    /// The claim's labels, for `-L`/`--show-labels` (not part of the JSON schema).
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl OrphanItem {
@@ -149,7 +152,9 @@ pub async fn run(ctx: &Context, args: &OrphansArgs) -> Result<Outcome> {
     );
     let printer = Printer::for_context(ctx);
     let mut out = std::io::stdout().lock();
-    let structured = ctx.output.is_structured();
+    // Every form but the tables (json, yaml, name, jsonpath, custom-columns) prints the view
+    // once: with --delete, after the deletions, with `results` (jsonpath can read them).
+    let structured = !ctx.output.is_text();
 
     // Show what was found; with --delete, before asking anything. Structured output with
     // --delete is printed once, with the results, below.
@@ -495,13 +500,39 @@ fn orphan_item(
         note,
         terminating: o.is_terminating(),
         uid: o.claim.metadata.uid.clone(),
+        labels: o.claim.metadata.labels.clone().unwrap_or_default(),
     })
 }
 
-/// The table (`table`/`wide`); JSON/YAML are the view itself.
+/// The table (`table`/`wide`); JSON/YAML are the view itself; one row per orphaned claim
+/// (the unclassified claims are no rows: `-o name` and `--sort-by` leave them out).
 impl View for OrphanListView {
     fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
         write_text_table(out, self, style)
+    }
+
+    fn object_names(&self) -> Option<Vec<String>> {
+        Some(
+            self.items
+                .iter()
+                .map(|i| format!("persistentvolumeclaim/{}", i.name))
+                .collect(),
+        )
+    }
+
+    fn rows_field(&self) -> Option<&'static str> {
+        Some("items")
+    }
+
+    fn reordered(&self, order: &[usize]) -> Option<Self> {
+        Some(Self {
+            items: reorder(&self.items, order),
+            ..self.clone()
+        })
+    }
+
+    fn shows_labels(&self) -> bool {
+        true
     }
 }
 
@@ -534,6 +565,8 @@ fn write_text_table(out: &mut impl Write, view: &OrphanListView, style: &TextSty
         if wide {
             header.extend(["VOLUME", "NOTE"]);
         }
+        let mut header: Vec<String> = header.into_iter().map(str::to_string).collect();
+        header.extend(style.label_headers());
         let mut table = new_table(header);
         for item in &view.items {
             let mut row = Vec::new();
@@ -601,9 +634,15 @@ fn write_text_table(out: &mut impl Write, view: &OrphanListView, style: &TextSty
                 ));
                 row.push(cell(&item.note, None, color));
             }
+            row.extend(
+                style
+                    .label_cells(&item.labels)
+                    .into_iter()
+                    .map(|c| cell(c, None, color)),
+            );
             table.add_row(row);
         }
-        write_table(out, &table)?;
+        style.write_table(out, &table)?;
         let deletable = view.items.iter().filter(|i| i.deletable()).count();
         let scaled_down = view
             .items
@@ -1219,5 +1258,56 @@ mod tests {
         assert_eq!(delete[0].name, "data-visit-cnt-stfs-0");
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].message, "in use by pod(s) debug");
+    }
+
+    #[test]
+    fn output_family_one_row_per_orphaned_claim() {
+        let (sets, pods, mut claims, volumes) = objects();
+        for claim in &mut claims {
+            claim.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        }
+        let view = build_view(&sets, &pods, &claims, Some(&volumes), None);
+        crate::testing::assert_schema("OrphanedClaimList", &serde_json::to_value(&view).unwrap());
+        let mut with_results = view.clone();
+        with_results.results = Some(vec![DeleteResult {
+            namespace: "demo".into(),
+            name: "data-web-2".into(),
+            action: Action::DryRun,
+            message: String::new(),
+        }]);
+        crate::testing::assert_schema(
+            "OrphanedClaimList",
+            &serde_json::to_value(&with_results).unwrap(),
+        );
+        let print = |printer: Printer| {
+            let mut out = Vec::new();
+            printer.at(now()).print(&mut out, &view).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            print(Printer::new(OutputFormat::Name, false)),
+            "persistentvolumeclaim/data-cache-0\npersistentvolumeclaim/data-web-2\npersistentvolumeclaim/data-web-3\n"
+        );
+        let by_capacity = Printer::with_output(
+            crate::output::Output::parse("custom-columns=CLAIM:.name,SIZE:.capacity").unwrap(),
+            false,
+        )
+        .sort_by(crate::output::JsonPathExpr::parse_relaxed(".ordinal").ok());
+        let text = print(by_capacity);
+        let order: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            order,
+            vec!["data-cache-0", "data-web-2", "data-web-3"],
+            "{text}"
+        );
+        let text =
+            print(Printer::new(OutputFormat::Table, false).labels(vec!["app".into()], false));
+        let header = text.lines().next().unwrap();
+        assert!(header.ends_with("AGE   APP"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with("web"), "{text}");
     }
 }

@@ -27,9 +27,9 @@ use crate::{Context, Outcome};
 pub const FIELD_MANAGER: &str = "kubectl-sts";
 
 pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
-    if ctx.output.is_structured() {
+    if !ctx.output.is_text() {
         return Err(Error::Usage(
-            "rollback prints a plan and a result as text; -o json|yaml is not supported (use `kubectl sts diff -o json`)"
+            "rollback prints a plan and a result as text; -o json|yaml|name|jsonpath|custom-columns is not supported (use `kubectl sts diff -o json`)"
                 .into(),
         ));
     }

@@ -183,8 +183,9 @@ async fn follow(ctx: &Context, args: &StatusArgs) -> Result<Outcome> {
         let line = progress_line(name, &progress);
         let view = RolloutStatusView::new(namespace, name, progress);
         if last_line.as_ref() != Some(&line) {
-            if ctx.output.is_structured() {
-                printer.at(now).print(&mut out, &view)?;
+            if !ctx.output.is_text() {
+                // json, yaml, jsonpath, custom-columns: the view per change.
+                printer.clone().at(now).print(&mut out, &view)?;
             } else {
                 let color = printer.style().color;
                 writeln!(
@@ -230,6 +231,10 @@ fn phase_color(phase: Phase) -> Option<comfy_table::Color> {
 }
 
 impl View for RolloutStatusView {
+    fn object_names(&self) -> Option<Vec<String>> {
+        Some(vec![format!("statefulset.apps/{}", self.name)])
+    }
+
     fn write_text(&self, out: &mut impl Write, style: &TextStyle) -> Result<()> {
         let p = &self.progress;
         let mut strategy = p.strategy.clone();
@@ -354,6 +359,10 @@ mod tests {
         let progress = rollout_progress(&sts, &pods, &[], now(), SignedDuration::from_secs(300));
         let view = RolloutStatusView::new("prod", "web", progress);
         assert_eq!(view.outcome(), Outcome::Success);
+        crate::testing::assert_schema(
+            "StatefulSetRolloutStatus",
+            &serde_json::to_value(&view).unwrap(),
+        );
         assert_eq!(
             render(&view),
             "\
@@ -395,7 +404,7 @@ Status: progressing: waiting for pod db-2 to be created
 "
         );
         let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json["kind"], "StatefulSetRolloutStatus");
+        crate::testing::assert_schema("StatefulSetRolloutStatus", &json);
         assert_eq!(json["phase"], "Progressing");
         assert_eq!(json["deleteToUpdate"], serde_json::json!(["db-0"]));
         assert_eq!(json["counts"]["updated"], 1);
