@@ -188,12 +188,21 @@ pub enum Commands {
 // ------------------------------------------------------------- subcommand flags --
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct ListArgs {}
+pub struct ListArgs {
+    /// After the list, follow changes with watches (not polling): a row again for each
+    /// StatefulSet whose row changed, as `kubectl get -w` does. Ctrl-C ends it (exit 0).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
     /// StatefulSet name.
     pub name: String,
+    /// Follow the StatefulSet with watches (not polling) and show the whole view again on
+    /// each change (on a terminal in place). Ctrl-C ends it (exit 0).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 /// `status NAME`: exit 0 when done, 3 when not done yet, 4 when `--timeout` passed, 5 when

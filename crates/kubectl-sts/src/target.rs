@@ -180,7 +180,7 @@ async fn claims_of(
 
 /// `spec.selector.matchLabels` as a query: the labels the controller copies onto every claim
 /// it creates from a template. `None` when there are none.
-fn claim_labels(sts: &StatefulSet) -> Option<String> {
+pub fn claim_labels(sts: &StatefulSet) -> Option<String> {
     let labels = sts.spec.as_ref()?.selector.match_labels.clone()?;
     let selector: Selector = labels.into_iter().collect();
     (!selector.selects_all()).then(|| selector.to_string())
@@ -188,7 +188,7 @@ fn claim_labels(sts: &StatefulSet) -> Option<String> {
 
 /// Whether a claim is named `<template>-<sts>-<ordinal>` for one of `templates` (any ordinal:
 /// claims of scaled-down ordinals belong to the StatefulSet too).
-fn is_template_claim(claim: &PersistentVolumeClaim, templates: &[&str], sts: &str) -> bool {
+pub fn is_template_claim(claim: &PersistentVolumeClaim, templates: &[&str], sts: &str) -> bool {
     let Some(name) = claim.metadata.name.as_deref() else {
         return false;
     };

@@ -105,6 +105,80 @@ impl Follow {
             None => Err(Error::Other("every watch ended".to_string())),
         }
     }
+
+    /// Wait until every store in `stores` has had its first complete LIST (answers are only
+    /// given from complete lists). `Ok(false)` on Ctrl-C.
+    pub async fn listed(&mut self, stores: &[&dyn Listed]) -> Result<bool, Error> {
+        let all = async {
+            for store in stores {
+                store.wait().await;
+            }
+        };
+        let mut all = std::pin::pin!(all);
+        loop {
+            tokio::select! {
+                () = &mut all => return Ok(true),
+                changed = self.changed() => changed?,
+                _ = tokio::signal::ctrl_c() => return Ok(false),
+            }
+        }
+    }
+
+    /// The next time to re-render: a change (coalesced with the changes of the next
+    /// [`COALESCE`], so a burst of events gives one render), or `every` passing with none
+    /// (time-dependent columns such as a stalled rollout), or Ctrl-C ([`Wake::Interrupted`]).
+    pub async fn next(&mut self, every: std::time::Duration) -> Result<Wake, Error> {
+        tokio::select! {
+            changed = self.changed() => changed?,
+            () = tokio::time::sleep(every) => return Ok(Wake::Changed),
+            _ = tokio::signal::ctrl_c() => return Ok(Wake::Interrupted),
+        }
+        let quiet = tokio::time::sleep(COALESCE);
+        let mut quiet = std::pin::pin!(quiet);
+        loop {
+            tokio::select! {
+                () = &mut quiet => return Ok(Wake::Changed),
+                changed = self.changed() => changed?,
+                _ = tokio::signal::ctrl_c() => return Ok(Wake::Interrupted),
+            }
+        }
+    }
+}
+
+/// How long [`Follow::next`] waits for more changes after one, so a burst renders once.
+pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Why [`Follow::next`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Changed,
+    Interrupted,
+}
+
+/// A store whose first LIST can be awaited, whatever its kind.
+pub trait Listed {
+    fn wait(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
+}
+
+impl<K> Listed for Store<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    fn wait(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        Box::pin(async move {
+            let _ = self.wait_until_ready().await;
+        })
+    }
+}
+
+/// The objects of a store, cloned (the model's functions take slices of objects).
+pub fn snapshot<K>(store: &Store<K>) -> Vec<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store.state().iter().map(|o| K::clone(o)).collect()
 }
 
 impl Drop for Follow {

@@ -19,13 +19,15 @@ use comfy_table::Color;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Service};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 use serde::Serialize;
 use sts_model::age::format_age;
 use sts_model::naming::{
     MAX_NAME_FOR_REVISION_LABEL, claim_name, claim_template_names, desired_replicas,
     name_breaks_revision_label, ordinal_range, ordinals_start, pod_dns_name,
 };
-use sts_model::objects::{pod_revision, service_name};
+use sts_model::objects::{pod_revision, service_name, statefulset_selector_query};
 use sts_model::orphans::{RetentionPolicy, claim_capacity, retention_policy};
 use sts_model::revision::History;
 use sts_model::rollout::{
@@ -39,12 +41,13 @@ use sts_model::service_health::{
 
 use crate::cli::InspectArgs;
 use crate::collect::{get_volumes, list_events_lenient, map_kube_error};
-use crate::error::{Result, Scope};
+use crate::error::{Error, Result, Scope};
 use crate::printer::{Printer, TextStyle, View};
 use crate::render::{
     ServiceView, VIEW_API_VERSION, cell, health_color, new_table, paint, rollout_color, write_table,
 };
-use crate::target::{Parts, Target};
+use crate::target::{Parts, Target, claim_labels, is_template_claim};
+use crate::watch::{Follow, Listed, Wake, snapshot};
 use crate::{Context, Outcome};
 
 /// `kind: StatefulSetInspection` (docs/contracts.md).
@@ -153,25 +156,39 @@ pub struct InspectInput {
 }
 
 pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
+    let input = fetch(ctx, &args.name).await?;
+    if args.watch {
+        return follow(ctx, &args.name, input).await;
+    }
+    let printer = Printer::for_context(ctx);
+    let view = build_view(&input, &ctx.cluster_domain, printer.style().now);
+    printer.print(&mut std::io::stdout().lock(), &view)?;
+    Ok(Outcome::Success)
+}
+
+/// The field selector of the Events about StatefulSet `name`.
+fn events_fields(name: &str) -> String {
+    format!("involvedObject.kind=StatefulSet,involvedObject.name={name}")
+}
+
+/// Everything `inspect NAME` reads, in the requests the module docs list.
+async fn fetch(ctx: &Context, name: &str) -> Result<InspectInput> {
     let parts = Parts {
         pods: true,
         claims: true,
     };
-    let target = Target::fetch(ctx, "inspect", &args.name, parts).await?;
+    let target = Target::fetch(ctx, "inspect", name, parts).await?;
     let namespace = target.namespace.as_str();
-    let events_fields = format!(
-        "involvedObject.kind=StatefulSet,involvedObject.name={}",
-        args.name
-    );
     let governing = service_name(&target.statefulset).map(str::to_string);
     let bound = shown_volumes(&target.statefulset, &target.pods, &target.claims);
+    let events = events_fields(name);
     let (service, volumes, events, published) = tokio::try_join!(
         get_service(ctx, namespace, governing.as_deref()),
         get_volumes(ctx, &bound),
-        list_events_lenient(ctx, Some(namespace), &events_fields),
+        list_events_lenient(ctx, Some(namespace), &events),
         published_hostnames(ctx, namespace, governing.as_deref()),
     )?;
-    let input = InspectInput {
+    Ok(InspectInput {
         statefulset: target.statefulset,
         pods: target.pods,
         claims: target.claims,
@@ -180,11 +197,217 @@ pub async fn run(ctx: &Context, args: &InspectArgs) -> Result<Outcome> {
         revisions: target.revisions,
         events,
         published,
+    })
+}
+
+/// `inspect --watch`: after the first view, watches on the StatefulSet, its pods, claims,
+/// revisions, Service, Events and the Service's EndpointSlices; the whole view again when it
+/// changed (on a terminal in place, else after a blank line). Bound PersistentVolumes are read
+/// again (GET) when the set of bound volumes changes; on servers without EndpointSlices
+/// (before 1.21) the Endpoints are read again (GET) at each render. Claims made by hand
+/// without the controller's labels are kept from the first read.
+async fn follow(ctx: &Context, name: &str, first: InspectInput) -> Result<Outcome> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use std::io::IsTerminal;
+    let namespace = first
+        .statefulset
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_default();
+    let ns = namespace.as_str();
+    let scope = Scope::Namespace(namespace.clone());
+    let sts = &first.statefulset;
+    let selector = statefulset_selector_query(sts).unwrap_or_default();
+    let governing = service_name(sts).map(str::to_string);
+    let templates: Vec<String> = claim_template_names(sts)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let config = watcher::Config::default;
+    let mut follow = Follow::new(&ctx.server);
+    let statefulsets = follow.watch(
+        ctx.api_in::<StatefulSet>(ns),
+        config().fields(&format!("metadata.name={name}")),
+        "statefulsets",
+        scope.clone(),
+        true,
+    );
+    let pods = follow.watch(
+        ctx.api_in::<Pod>(ns),
+        config().labels(&selector),
+        "pods",
+        scope.clone(),
+        true,
+    );
+    let claim_config = match claim_labels(sts) {
+        Some(labels) => config().labels(&labels),
+        None => config(),
     };
-    let printer = Printer::for_context(ctx);
-    let view = build_view(&input, &ctx.cluster_domain, printer.style().now);
-    printer.print(&mut std::io::stdout().lock(), &view)?;
-    Ok(Outcome::Success)
+    let claims = follow.watch(
+        ctx.api_in::<PersistentVolumeClaim>(ns),
+        claim_config,
+        "persistentvolumeclaims",
+        scope.clone(),
+        true,
+    );
+    let revisions = follow.watch(
+        ctx.api_in::<ControllerRevision>(ns),
+        config().labels(&selector),
+        "controllerrevisions",
+        scope.clone(),
+        true,
+    );
+    let events = follow.watch(
+        ctx.api_in::<Event>(ns),
+        config().fields(&events_fields(name)),
+        "events",
+        scope.clone(),
+        false,
+    );
+    // A field selector that matches nothing when there is no governing Service.
+    let service_field = format!("metadata.name={}", governing.as_deref().unwrap_or("-"));
+    let services = follow.watch(
+        ctx.api_in::<Service>(ns),
+        config().fields(&service_field),
+        "services",
+        scope.clone(),
+        true,
+    );
+    let slice_label = format!(
+        "kubernetes.io/service-name={}",
+        governing.as_deref().unwrap_or("-")
+    );
+    let slices_served = endpoint_slices_served(ctx, ns).await;
+    let slices = slices_served.then(|| {
+        follow.watch(
+            ctx.api_in::<EndpointSlice>(ns),
+            config().labels(&slice_label),
+            "endpointslices",
+            scope.clone(),
+            false,
+        )
+    });
+    let mut required: Vec<&dyn Listed> = vec![&statefulsets, &pods, &claims, &revisions, &services];
+    if let Some(slices) = &slices {
+        required.push(slices);
+    }
+
+    // The claims the label watch does not see: read by name at the first fetch.
+    use kube::core::SelectorExt as _;
+    let claim_selector: Option<kube::core::Selector> = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.clone())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.into_iter().collect());
+    let by_hand: Vec<PersistentVolumeClaim> = match &claim_selector {
+        Some(selector) => first
+            .claims
+            .iter()
+            .filter(|c| !selector.matches(&c.metadata.labels.clone().unwrap_or_default()))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let key = ObjectRef::<StatefulSet>::new(name).within(ns);
+    let mut volumes_for: Vec<String> = shown_volumes(sts, &first.pods, &first.claims);
+    let mut volumes = first.volumes.clone();
+    let redraw = std::io::stdout().is_terminal() && ctx.output.is_text();
+    let mut out = std::io::stdout().lock();
+    let mut input = first;
+    let mut last: Option<String> = None;
+    let mut listed = false;
+    loop {
+        let printer = Printer::for_context(ctx);
+        // Compared at a fixed instant, so ages alone do not count as a change.
+        let signature = format!(
+            "{:?}",
+            build_view(&input, &ctx.cluster_domain, Timestamp::UNIX_EPOCH)
+        );
+        if last.as_ref() != Some(&signature) {
+            if redraw {
+                write!(out, "\x1b[H\x1b[2J")?;
+            } else if last.is_some() && ctx.output.is_text() {
+                writeln!(out)?;
+            }
+            let view = build_view(&input, &ctx.cluster_domain, printer.style().now);
+            printer.print(&mut out, &view)?;
+            out.flush()?;
+            last = Some(signature);
+        }
+        if !listed {
+            if !follow.listed(&required).await? {
+                return Ok(Outcome::Success);
+            }
+            listed = true;
+        } else if follow.next(REEVALUATE).await? == Wake::Interrupted {
+            return Ok(Outcome::Success);
+        }
+        let Some(statefulset) = statefulsets.get(&key) else {
+            return Err(Error::Other(format!(
+                "StatefulSet {name:?} {scope} was deleted while watching it"
+            )));
+        };
+        let statefulset = StatefulSet::clone(&statefulset);
+        let pods = snapshot(&pods);
+        let mut claims: Vec<PersistentVolumeClaim> = snapshot(&claims)
+            .into_iter()
+            .filter(|c| {
+                let t: Vec<&str> = templates.iter().map(String::as_str).collect();
+                is_template_claim(c, &t, name)
+            })
+            .collect();
+        for claim in &by_hand {
+            if !claims
+                .iter()
+                .any(|c| c.metadata.name == claim.metadata.name)
+            {
+                claims.push(claim.clone());
+            }
+        }
+        let bound = shown_volumes(&statefulset, &pods, &claims);
+        if bound != volumes_for {
+            volumes = get_volumes(ctx, &bound).await?;
+            volumes_for = bound;
+        }
+        let published = match &slices {
+            Some(slices) => Some(PublishedHostnames::from_endpoint_slices(&snapshot(slices))),
+            None => published_hostnames(ctx, ns, governing.as_deref()).await?,
+        };
+        input = InspectInput {
+            statefulset,
+            pods,
+            claims,
+            volumes: volumes.clone(),
+            services: snapshot(&services),
+            revisions: snapshot(&revisions),
+            events: snapshot(&events),
+            published,
+        };
+    }
+}
+
+/// How often `--watch` recomputes the view with no change in the cluster (stalled rollouts
+/// and ages depend on time).
+const REEVALUATE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the server serves `discovery.k8s.io/v1` EndpointSlices here (1.21 and newer): one
+/// LIST of at most one object.
+async fn endpoint_slices_served(ctx: &Context, namespace: &str) -> bool {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    tracing::debug!(
+        verb = "list",
+        resource = "endpointslices",
+        namespace,
+        limit = 1,
+        "API request"
+    );
+    let params = kube::api::ListParams::default().limit(1);
+    !matches!(
+        ctx.api_in::<EndpointSlice>(namespace).list_metadata(&params).await,
+        Err(kube::Error::Api(s)) if s.code == 404
+    )
 }
 
 /// The volumes bound to the claims that the view shows (those of the ordinals it has a row

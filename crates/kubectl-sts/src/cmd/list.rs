@@ -11,6 +11,7 @@ use std::io::Write;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
+use kube::runtime::watcher;
 use serde::Serialize;
 use sts_model::age::format_age;
 use sts_model::objects::service_name;
@@ -27,6 +28,7 @@ use crate::collect::{list_events_lenient, list_scope};
 use crate::error::Result;
 use crate::printer::{Printer, TextStyle, View, reorder};
 use crate::render::{ServiceView, VIEW_API_VERSION, cell, health_color, new_table, rollout_color};
+use crate::watch::{Follow, Listed, Wake, snapshot};
 use crate::{Context, Outcome};
 
 /// `kind: StatefulSetList` (docs/contracts.md).
@@ -91,7 +93,10 @@ pub struct ListInput {
     pub events: Vec<Event>,
 }
 
-pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
+pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
+    if args.watch {
+        return follow(ctx).await;
+    }
     let selected = async {
         match ctx.selector.as_deref() {
             Some(sel) => {
@@ -108,11 +113,7 @@ pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
         list_scope::<PersistentVolumeClaim>(ctx, None, None),
         list_scope::<Service>(ctx, None, None),
         list_scope::<ControllerRevision>(ctx, None, None),
-        list_events_lenient(
-            ctx,
-            None,
-            "involvedObject.kind=StatefulSet,reason=FailedCreate"
-        ),
+        list_events_lenient(ctx, None, FAILED_CREATE_EVENTS),
     )?;
     let input = ListInput {
         all_statefulsets,
@@ -132,6 +133,165 @@ pub async fn run(ctx: &Context, _args: &ListArgs) -> Result<Outcome> {
         let _ = writeln!(std::io::stderr(), "No StatefulSets found {}.", ctx.scope());
     }
     Ok(Outcome::Success)
+}
+
+/// The field selector of the Events `list` reads.
+const FAILED_CREATE_EVENTS: &str = "involvedObject.kind=StatefulSet,reason=FailedCreate";
+
+/// How often `--watch` recomputes the rows with no change in the cluster (the rollout state
+/// depends on time: a pod not Ready for 5 minutes makes it Stalled).
+const REEVALUATE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `list --watch`: the same reads as watches over the scope, then on every change the rows
+/// whose content changed, as `kubectl get -w` prints them (the header once). With `-o json`
+/// etc., the whole view again on every change.
+async fn follow(ctx: &Context) -> Result<Outcome> {
+    if ctx.print.sort_by.is_some() {
+        return Err(crate::Error::Usage(
+            "--sort-by cannot be combined with --watch (rows are printed as they change)".into(),
+        ));
+    }
+    let scope = ctx.scope();
+    let mut follow = Follow::new(&ctx.server);
+    let config = watcher::Config::default;
+    let sets = follow.watch(
+        ctx.api::<StatefulSet>(),
+        config(),
+        "statefulsets",
+        scope.clone(),
+        true,
+    );
+    let selected = ctx.selector.as_deref().map(|sel| {
+        follow.watch(
+            ctx.api::<StatefulSet>(),
+            config().labels(sel),
+            "statefulsets",
+            scope.clone(),
+            true,
+        )
+    });
+    let pods = follow.watch(ctx.api::<Pod>(), config(), "pods", scope.clone(), true);
+    let claims = follow.watch(
+        ctx.api::<PersistentVolumeClaim>(),
+        config(),
+        "persistentvolumeclaims",
+        scope.clone(),
+        true,
+    );
+    let services = follow.watch(
+        ctx.api::<Service>(),
+        config(),
+        "services",
+        scope.clone(),
+        true,
+    );
+    let revisions = follow.watch(
+        ctx.api::<ControllerRevision>(),
+        config(),
+        "controllerrevisions",
+        scope.clone(),
+        true,
+    );
+    let events = follow.watch(
+        ctx.api::<Event>(),
+        config().fields(FAILED_CREATE_EVENTS),
+        "events",
+        scope,
+        false,
+    );
+    let mut required: Vec<&dyn Listed> = vec![&sets, &pods, &claims, &services, &revisions];
+    if let Some(selected) = &selected {
+        required.push(selected);
+    }
+    if !follow.listed(&required).await? {
+        return Ok(Outcome::Success);
+    }
+
+    let mut out = std::io::stdout().lock();
+    let mut shown: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut last_view: Option<String> = None;
+    let mut first = true;
+    loop {
+        let input = ListInput {
+            all_statefulsets: snapshot(&sets),
+            selected: selected
+                .as_ref()
+                .map(|s| snapshot(s).iter().map(key).collect()),
+            pods: snapshot(&pods),
+            claims: snapshot(&claims),
+            services: snapshot(&services),
+            revisions: snapshot(&revisions),
+            events: snapshot(&events),
+        };
+        let printer = Printer::for_context(ctx);
+        let view = build_view(&input, printer.style().now);
+        if ctx.output.is_text() {
+            print_changed_rows(&mut out, &printer, &view, &mut shown, first)?;
+            if first && view.items.is_empty() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "No StatefulSets found {} yet; watching.",
+                    ctx.scope()
+                );
+            }
+        } else {
+            let signature = format!("{:?}", view.items);
+            if last_view.as_ref() != Some(&signature) {
+                printer.print(&mut out, &view)?;
+                last_view = Some(signature);
+            }
+        }
+        out.flush()?;
+        first = false;
+        if follow.next(REEVALUATE).await? == Wake::Interrupted {
+            return Ok(Outcome::Success);
+        }
+    }
+}
+
+/// Print the rows of `view` whose content differs from what `shown` last printed for that
+/// StatefulSet (all of them, and the header, when `first`), and remember them. The table is
+/// rendered whole, so the printed rows have the widths of this render.
+fn print_changed_rows(
+    out: &mut impl Write,
+    printer: &Printer,
+    view: &StatefulSetListView,
+    shown: &mut BTreeMap<(String, String), String>,
+    first: bool,
+) -> Result<()> {
+    let changed: Vec<usize> = view
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| {
+            shown.get(&(item.namespace.clone(), item.name.clone())) != Some(&format!("{item:?}"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if changed.is_empty() && !first {
+        return Ok(());
+    }
+    let mut table = Vec::new();
+    printer.print(&mut table, view)?;
+    let text = String::from_utf8_lossy(&table);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = usize::from(!printer.style().no_headers && !view.items.is_empty());
+    if first {
+        for line in lines.iter().take(header) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    for i in changed {
+        if let Some(line) = lines.get(header + i) {
+            writeln!(out, "{line}")?;
+        }
+        let item = &view.items[i];
+        shown.insert(
+            (item.namespace.clone(), item.name.clone()),
+            format!("{item:?}"),
+        );
+    }
+    Ok(())
 }
 
 fn key(sts: &StatefulSet) -> (String, String) {
