@@ -113,38 +113,8 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-/// The kind of `-o` output; the parsed value, with a template or columns, is
-/// [`crate::output::Output`] (`Output::format()` gives this kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// kubectl-like table
-    Table,
-    /// table with extra columns
-    Wide,
-    /// JSON view (documented schema)
-    Json,
-    /// YAML view (same schema as JSON)
-    Yaml,
-    /// `resource.group/name` per object
-    Name,
-    /// kubectl JSONPath template over the JSON view
-    JsonPath,
-    /// kubectl custom columns over the JSON view
-    CustomColumns,
-}
-
-impl OutputFormat {
-    /// True for the machine-readable serialisations (json, yaml) only; `name`, `jsonpath` and
-    /// `custom-columns` are neither this nor [`OutputFormat::is_text`].
-    pub fn is_structured(self) -> bool {
-        matches!(self, OutputFormat::Json | OutputFormat::Yaml)
-    }
-
-    /// True for the views' own text forms (table, wide).
-    pub fn is_text(self) -> bool {
-        matches!(self, OutputFormat::Table | OutputFormat::Wide)
-    }
-}
+/// The kind of `-o` output (defined with the parsed value in [`crate::output`]).
+pub use crate::output::OutputFormat;
 
 /// `--sort-by`'s value: a relaxed JSONPath (clap turns the message into a usage error).
 fn parse_sort_by(text: &str) -> Result<crate::output::JsonPathExpr, String> {

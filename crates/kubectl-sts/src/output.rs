@@ -16,8 +16,40 @@ use std::io::Write;
 use jsonpath_rust::JsonPath;
 use serde_json::Value;
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
+
+/// The kind of `-o` output; the parsed value, with a template or columns, is
+/// [`Output`] (`Output::format()` gives this kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// kubectl-like table
+    Table,
+    /// table with extra columns
+    Wide,
+    /// JSON view (documented schema)
+    Json,
+    /// YAML view (same schema as JSON)
+    Yaml,
+    /// `resource.group/name` per object
+    Name,
+    /// kubectl JSONPath template over the JSON view
+    JsonPath,
+    /// kubectl custom columns over the JSON view
+    CustomColumns,
+}
+
+impl OutputFormat {
+    /// True for the machine-readable serialisations (json, yaml) only; `name`, `jsonpath` and
+    /// `custom-columns` are neither this nor [`OutputFormat::is_text`].
+    pub fn is_structured(self) -> bool {
+        matches!(self, OutputFormat::Json | OutputFormat::Yaml)
+    }
+
+    /// True for the views' own text forms (table, wide).
+    pub fn is_text(self) -> bool {
+        matches!(self, OutputFormat::Table | OutputFormat::Wide)
+    }
+}
 
 /// A parsed `-o` value: one of [`OutputFormat`]'s kinds, with the template or column spec the
 /// kinds `jsonpath` and `custom-columns` carry.
