@@ -149,6 +149,9 @@ pub enum Commands {
     Rollback(RollbackArgs),
     /// Find PVCs left behind by scale-downs and deleted StatefulSets; optionally delete them.
     Orphans(OrphansArgs),
+    /// Grow every claim of a StatefulSet and carry the size into its volumeClaimTemplates,
+    /// without restarting a pod.
+    Resize(ResizeArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Print the plugin version.
@@ -281,6 +284,45 @@ pub struct OrphansArgs {
     /// Exit with code 3 when orphaned claims exist (after --delete: when any remain).
     #[arg(long)]
     pub exit_code: bool,
+}
+
+/// `resize NAME --size Q`: see `cmd/resize.rs` for the steps.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResizeArgs {
+    /// StatefulSet name.
+    pub name: String,
+    /// The new size of each claim and of the template (a Kubernetes quantity: 20Gi, 500Gi,
+    /// 1Ti); only growing is possible.
+    #[arg(long, value_name = "QUANTITY")]
+    pub size: String,
+    /// Which volumeClaimTemplate to grow (needed when there are several).
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
+    /// Also grow the claims of scaled-down ordinals, so a later scale-up does not bring back a
+    /// small volume.
+    #[arg(long)]
+    pub include_scaled_down: bool,
+    /// `client`: only print the plan; `server`: send the claim patches and the delete with
+    /// dryRun=All (the create cannot be tried while the StatefulSet exists).
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// How long to wait for each claim to grow, for the delete, and for the adoption.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub timeout: jiff::SignedDuration,
+    /// Where the StatefulSet is saved before it is deleted (default:
+    /// $XDG_STATE_HOME/kubectl-sts/resize, else ~/.local/state/kubectl-sts/resize).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ResizeArgs {
+    /// The stall threshold of the rollout check ([`StatusArgs::stall_after`]'s default).
+    pub fn stall_after(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_secs(300)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -21,6 +21,7 @@ pub mod rollout;
 
 // --- claims ---
 pub mod orphans;
+pub mod resize;
 
 // --- the governing Service: its health, DNS, the Service to create, admission, reconciling ---
 pub mod dns;

@@ -10,6 +10,7 @@ pub mod history;
 pub mod inspect;
 pub mod list;
 pub mod orphans;
+pub mod resize;
 pub mod rollback;
 pub mod status;
 
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Commands::Diff(args) => diff::run(&ctx, args).await,
         Commands::Rollback(args) => rollback::run(&ctx, args).await,
         Commands::Orphans(args) => orphans::run(&ctx, args).await,
+        Commands::Resize(args) => resize::run(&ctx, args).await,
         Commands::Completion(_) | Commands::Version => Ok(Outcome::Success),
     }
 }
