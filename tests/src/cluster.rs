@@ -291,6 +291,7 @@ impl LocalCluster {
         let volume_root = dir.join("volumes");
         create_dir(&volume_root)?;
         let node = SimNode::start(client.clone(), NODE_NAME, volume_root).await?;
+        crate::node::create_storage_classes(&client).await?;
 
         // Ownership of the processes moves into the cluster; from here on Drop/shutdown stop them.
         let controller_manager = started.procs.pop();

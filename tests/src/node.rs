@@ -8,31 +8,60 @@
 //! - completes graceful deletion: a bound pod only gets a deletionTimestamp and waits for its
 //!   kubelet, so it is deleted with grace period 0;
 //! - provisions a PV for each pending PVC, pre-bound through `claimRef` as a dynamic provisioner
-//!   does, so the real PV controller binds the claim; deletes its Released PVs (reclaim Delete).
+//!   does, so the real PV controller binds the claim; deletes its Released PVs (reclaim Delete);
+//! - expands its volumes like a CSI external-resizer plus kubelet (see [`crate::resize`]): when a
+//!   bound claim whose PV it provisioned requests more than its `status.capacity`, it sets the
+//!   condition `Resizing`, grows the PV's `spec.capacity`, then sets the claim's capacity and
+//!   clears the conditions (a few hundred ms between steps, so clients can see `Resizing`).
+//!   The PVC annotation `sts.dev/sim-resize` picks how:
+//!   - `fail`: the driver fails. Capacity and PV stay; `Resizing` stays, a condition
+//!     `ControllerResizeError` (True, "failed to expand pvc with …") is added on servers with
+//!     `status.allocatedResourceStatuses` (1.34+), and a Warning Event `VolumeResizeFailed` is
+//!     recorded on the claim, once per requested size;
+//!   - `offline`: the PV grows but the claim stays at `FileSystemResizePending` (True, kubelet's
+//!     message "Waiting for user to (re-)start a pod to finish file system resize of volume on
+//!     node.") until a pod mounting it is started on this node; that start finishes it (a pod
+//!     already running does not);
+//!   - anything else or absent: online, it completes at once.
+//!
+//!   `status.allocatedResources` / `allocatedResourceStatuses` are written too; servers that do
+//!   not know them (1.20) drop them.
+//!
+//! The harness creates two StorageClasses for it: [`EXPANDABLE_CLASS`] (`sim-expandable`,
+//! `allowVolumeExpansion: true`) and [`FIXED_CLASS`] (`sim-fixed`, which the apiserver's
+//! PersistentVolumeClaimResize admission refuses to grow); both name this provisioner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
-    Binding, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+    Binding, Event, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
 };
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{HarnessError, Result};
+use crate::resize::{self, Mode, Step};
 
 /// Annotation a dynamic provisioner puts on its PVs; the PV controller then leaves deletion to
 /// that provisioner (us) instead of looking for an in-tree plugin.
-pub const PROVISIONER: &str = "sts.dev/sim-node";
+pub const PROVISIONER: &str = resize::RESIZER;
+/// StorageClass whose claims can be grown (`allowVolumeExpansion: true`).
+pub const EXPANDABLE_CLASS: &str = "sim-expandable";
+/// StorageClass whose claims the apiserver refuses to grow (`allowVolumeExpansion: false`).
+pub const FIXED_CLASS: &str = "sim-fixed";
+/// Pause between the steps of an expansion, so a client can observe each.
+const RESIZE_STEP: Duration = Duration::from_millis(400);
 const SIMULATED_LABEL: &str = "sts.dev/simulated";
 const HEARTBEAT: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -99,6 +128,8 @@ impl SimNode {
             pvs,
             attempts: HashMap::new(),
             next_ip: AtomicU32::new(2),
+            resizes: JoinSet::new(),
+            resize_state: Arc::new(Mutex::new(ResizeState::default())),
         };
         let worker = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -242,6 +273,17 @@ struct Simulator {
     /// repeated only after RETRY_AFTER.
     attempts: HashMap<(Action, String), Instant>,
     next_ip: AtomicU32,
+    /// Running expansions; dropped (aborted) with the simulator.
+    resizes: JoinSet<()>,
+    resize_state: Arc<Mutex<ResizeState>>,
+}
+
+/// Shared between the reconcile loop and the expansion tasks, by claim uid.
+#[derive(Default)]
+struct ResizeState {
+    in_flight: HashSet<String>,
+    /// The request a failing expansion was reported for.
+    failed: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -251,6 +293,7 @@ enum Action {
     Finalize,
     Provision,
     Reclaim,
+    Resize,
 }
 
 impl Simulator {
@@ -271,8 +314,10 @@ impl Simulator {
     }
 
     async fn reconcile(&mut self) {
+        while self.resizes.try_join_next().is_some() {}
         for pvc in self.pvcs.state() {
             self.provision(&pvc).await;
+            self.resize(&pvc);
         }
         for pv in self.pvs.state() {
             self.reclaim(&pv).await;
@@ -338,6 +383,11 @@ impl Simulator {
             }
             Some(n) if n == self.node => {
                 if !is_running_ready(pod) && self.due(Action::Run, &uid) {
+                    // kubelet finishes pending file system expansions when it mounts the
+                    // volumes, before the containers start.
+                    if !self.expand_on_mount(&ns, pod).await {
+                        return;
+                    }
                     let ip = self.pod_ip(pod);
                     let status = running_status(pod, &spec, &ip);
                     match api
@@ -453,6 +503,92 @@ impl Simulator {
         }
     }
 
+    /// The claim's PV from the store.
+    fn pv_of(&self, pvc: &PersistentVolumeClaim) -> Option<Arc<PersistentVolume>> {
+        let name = pvc.spec.as_ref()?.volume_name.as_ref()?;
+        self.pvs.get(&reflector::ObjectRef::new(name))
+    }
+
+    /// The external-resizer's part: starts an expansion task when the claim asks for one.
+    fn resize(&mut self, pvc: &PersistentVolumeClaim) {
+        let Some(uid) = pvc.uid() else { return };
+        let pv = self.pv_of(pvc);
+        let failed_at = match self.resize_state.lock() {
+            Ok(s) if s.in_flight.contains(&uid) => return,
+            Ok(s) => s.failed.get(&uid).cloned(),
+            Err(_) => return,
+        };
+        let Step::Expand { to, mode } = resize::decide(pvc, pv.as_deref(), failed_at.as_deref())
+        else {
+            return;
+        };
+        let Some(pv) = pv else { return };
+        if !self.due(Action::Resize, &uid) {
+            return;
+        }
+        if let Ok(mut s) = self.resize_state.lock() {
+            s.in_flight.insert(uid.clone());
+        }
+        let client = self.client.clone();
+        let state = self.resize_state.clone();
+        let pvc = pvc.clone();
+        self.resizes.spawn(async move {
+            let key = format!("{}/{}", pvc.namespace().unwrap_or_default(), pvc.name_any());
+            match expand(client, &pvc, &pv, &to, mode, &state).await {
+                Ok(()) => tracing::debug!("expansion of {key} to {to} ({mode:?}) done"),
+                Err(e) => tracing::warn!("expansion of {key} to {to} stopped: {e}"),
+            }
+            if let Ok(mut s) = state.lock() {
+                s.in_flight.remove(&uid);
+            }
+        });
+    }
+
+    /// kubelet's part of an offline expansion: finishes the claims of `pod` that wait at
+    /// FileSystemResizePending. False when a write failed (the pod then does not start yet).
+    async fn expand_on_mount(&self, ns: &str, pod: &Pod) -> bool {
+        let volumes = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.clone())
+            .unwrap_or_default();
+        let mut ok = true;
+        for claim in volumes
+            .iter()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+        {
+            let key =
+                reflector::ObjectRef::<PersistentVolumeClaim>::new(&claim.claim_name).within(ns);
+            let Some(pvc) = self.pvcs.get(&key) else {
+                continue;
+            };
+            let Some(pv) = self.pv_of(&pvc) else { continue };
+            let Some(size) = resize::node_expansion(&pvc, &pv) else {
+                continue;
+            };
+            let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+            let patch = json!({ "status": resize::finished_status(&pvc, &size) });
+            match api
+                .patch_status(
+                    &claim.claim_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => tracing::debug!(
+                    "file system of {ns}/{} expanded to {size} on mount",
+                    claim.claim_name
+                ),
+                Err(e) => {
+                    tracing::warn!("cannot finish expansion of {ns}/{}: {e}", claim.claim_name);
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
     async fn reclaim(&mut self, pv: &PersistentVolume) {
         let ours = pv
             .annotations()
@@ -479,6 +615,125 @@ impl Simulator {
             Err(e) => tracing::warn!("cannot delete PV {}: {e}", pv.name_any()),
         }
     }
+}
+
+/// One expansion, step by step (see [`crate::resize`]).
+async fn expand(
+    client: Client,
+    pvc: &PersistentVolumeClaim,
+    pv: &PersistentVolume,
+    to: &str,
+    mode: Mode,
+    state: &Mutex<ResizeState>,
+) -> kube::Result<()> {
+    let ns = pvc.namespace().unwrap_or_default();
+    let name = pvc.name_any();
+    let pv_name = pv.name_any();
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let pp = PatchParams::default();
+    let now = || jiff::Timestamp::now().to_string();
+    // Against the version we decided on, as PatchPVCStatus does: a stale store gets a 409.
+    let patch = json!({
+        "metadata": { "resourceVersion": pvc.resource_version() },
+        "status": resize::resizing_status(pvc, to, &now()),
+    });
+    let pvc = api.patch_status(&name, &pp, &Patch::Merge(&patch)).await?;
+    tokio::time::sleep(RESIZE_STEP).await;
+
+    if mode == Mode::Fail {
+        if let Ok(mut s) = state.lock() {
+            s.failed
+                .insert(pvc.uid().unwrap_or_default(), to.to_owned());
+        }
+        if let Some(status) = resize::failed_status(&pvc, &pv_name, &now()) {
+            api.patch_status(&name, &pp, &Patch::Merge(&json!({ "status": status })))
+                .await?;
+        }
+        record_resize_failed(&client, &pvc, &pv_name).await?;
+        return Ok(());
+    }
+
+    let grow = match (
+        resize::pv_capacity(pv)
+            .as_deref()
+            .and_then(sts_model::quantity::quantity_bytes),
+        sts_model::quantity::quantity_bytes(to),
+    ) {
+        (Some(have), Some(want)) => have < want,
+        _ => true,
+    };
+    if grow {
+        let pvs: Api<PersistentVolume> = Api::all(client.clone());
+        let patch = json!({ "spec": { "capacity": { "storage": to } } });
+        pvs.patch(&pv_name, &pp, &Patch::Merge(&patch)).await?;
+        tokio::time::sleep(RESIZE_STEP).await;
+    }
+    let status = match mode {
+        Mode::Offline => resize::pending_status(&pvc, &now()),
+        Mode::Online | Mode::Fail => resize::finished_status(&pvc, to),
+    };
+    api.patch_status(&name, &pp, &Patch::Merge(&json!({ "status": status })))
+        .await?;
+    Ok(())
+}
+
+/// The Warning Event external-resizer records when ControllerExpandVolume fails.
+async fn record_resize_failed(
+    client: &Client,
+    pvc: &PersistentVolumeClaim,
+    pv_name: &str,
+) -> kube::Result<()> {
+    let ns = pvc.namespace().unwrap_or_default();
+    let name = pvc.name_any();
+    let now = jiff::Timestamp::now();
+    let event = json!({
+        "metadata": { "name": format!("{name}.{:x}", now.as_nanosecond()), "namespace": ns },
+        "involvedObject": {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
+            "uid": pvc.uid(), "resourceVersion": pvc.resource_version(),
+        },
+        "reason": resize::RESIZE_FAILED_REASON,
+        "message": resize::failed_event_message(pv_name),
+        "type": "Warning",
+        "source": { "component": format!("external-resizer {}", resize::RESIZER) },
+        "firstTimestamp": now.to_string(),
+        "lastTimestamp": now.to_string(),
+        "count": 1,
+    });
+    let event: Event = serde_json::from_value(event).map_err(kube::Error::SerdeError)?;
+    Api::<Event>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &event)
+        .await?;
+    Ok(())
+}
+
+/// Creates [`EXPANDABLE_CLASS`] and [`FIXED_CLASS`] (kept if they exist), both naming this
+/// provisioner, reclaim Delete, binding Immediate. Neither is the default class.
+pub async fn create_storage_classes(client: &Client) -> Result<()> {
+    let api: Api<StorageClass> = Api::all(client.clone());
+    for (name, expandable) in [(EXPANDABLE_CLASS, true), (FIXED_CLASS, false)] {
+        let class: StorageClass = serde_json::from_value(json!({
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": { "name": name, "labels": { SIMULATED_LABEL: "true" } },
+            "provisioner": PROVISIONER,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": expandable,
+        }))
+        .map_err(|e| HarnessError::setup("building a StorageClass", e.to_string()))?;
+        match api.create(&PostParams::default(), &class).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                return Err(HarnessError::kube(
+                    format!("creating StorageClass {name}"),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_running_ready(pod: &Pod) -> bool {
