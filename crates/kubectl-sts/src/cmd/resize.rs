@@ -442,6 +442,7 @@ async fn grow_claims(
         }
         out.flush()?;
     }
+    let started = Timestamp::now() - jiff::SignedDuration::from_secs(2);
     let want = quantity_bytes(&plan.size).unwrap_or(u128::MAX);
     let deadline = tokio::time::Instant::now() + args.timeout.unsigned_abs();
     let mut pending_restart = Vec::new();
@@ -479,6 +480,15 @@ async fn grow_claims(
                     capacity.unwrap_or_default()
                 )?;
                 break;
+            }
+            // Resizers report a failure as an error condition (servers that keep
+            // allocatedResourceStatuses: ControllerResizeError/NodeResizeError) and as a
+            // Warning Event, the only sign on older servers.
+            if let Some(message) = resize_failed_event(ctx, namespace, &claim, started).await {
+                return Err(Error::Other(format!(
+                    "claim {} did not grow: VolumeResizeFailed: {message}; the StatefulSet was not changed (run the command again once the cause is fixed)",
+                    c.name
+                )));
             }
             if let Some((kind, message)) =
                 conditions.iter().find(|(t, _)| t.ends_with("ResizeError"))
@@ -520,6 +530,34 @@ async fn grow_claims(
         )?;
     }
     Ok(())
+}
+
+/// The message of a `VolumeResizeFailed` Warning Event about `claim` (same UID) last seen
+/// after `since`, if any. Best effort: unreadable Events count as none.
+async fn resize_failed_event(
+    ctx: &Context,
+    namespace: &str,
+    claim: &PersistentVolumeClaim,
+    since: Timestamp,
+) -> Option<String> {
+    use k8s_openapi::api::core::v1::Event;
+    let name = claim.metadata.name.as_deref()?;
+    let fields = format!(
+        "involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name},reason=VolumeResizeFailed"
+    );
+    tracing::debug!(verb = "list", resource = "events", namespace, fields = %fields, "API request");
+    let events = ctx
+        .api_in::<Event>(namespace)
+        .list(&kube::api::ListParams::default().fields(&fields))
+        .await
+        .ok()?;
+    events
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.uid.is_none() || e.involved_object.uid == claim.metadata.uid)
+        .filter(|e| sts_model::rollout::event_last_seen(e).is_some_and(|t| t >= since))
+        .filter_map(|e| e.message)
+        .next_back()
 }
 
 /// Save, delete (orphaning the pods), create the copy, verify.
