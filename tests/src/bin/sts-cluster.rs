@@ -61,6 +61,7 @@ impl Common {
                 bin: self.webhook_bin.clone(),
                 orphan_service_grace: self.orphan_service_grace.clone(),
             }),
+            ..ClusterOptions::default()
         }
     }
 }

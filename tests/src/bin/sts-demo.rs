@@ -42,6 +42,7 @@ async fn run() -> Result<()> {
     let opts = ClusterOptions {
         dir: None,
         webhook: Some(WebhookOptions::default()),
+        ..ClusterOptions::default()
     };
     let cluster = LocalCluster::start(opts)
         .await
