@@ -421,22 +421,8 @@ async fn the_rollback_trap_is_named_and_the_advice_works() -> Result<()> {
         "rollback should warn about {name}-2 first:\n{}",
         dry.stdout
     );
-    // The rollback patch carries the resourceVersion it read; the controller may still be
-    // writing the status of the broken update, and then the plugin refuses and says to run it
-    // again. Do as it says, a bounded number of times.
-    eventually("rollback --yes to apply", ns.timeout(), || async {
-        let run = ns.plugin(&["rollback", name, "--yes"])?;
-        if run.code == Some(0) {
-            return Ok(Probe::Done(()));
-        }
-        ensure!(
-            run.stderr.contains("was modified after it was read"),
-            "rollback failed for another reason: {}",
-            run.stderr
-        );
-        Ok(Probe::NotYet(run.stderr))
-    })
-    .await?;
+    // The controller may still be writing the status of the broken update.
+    rollback_until_applied(&ns, name).await?;
     eventually("the rollback to be observed", ns.timeout(), || async {
         let sts = ns.sts().get(name).await?;
         let status = sts.status.clone().unwrap_or_default();

@@ -260,21 +260,7 @@ async fn a_pod_that_never_gets_ready_and_the_rollback_trap_are_stuck() -> Result
 
     // Roll back: stuck-2 stays on the broken revision, not Ready, and the controller waits
     // for it forever (kubernetes/kubernetes#67250).
-    // The rollback carries the resourceVersion it read; when the controller wrote the status
-    // in between, the plugin refuses and says to run it again: do so, a bounded number of times.
-    eventually("rollback --yes to apply", ns.timeout(), || async {
-        let run = ns.plugin(&["rollback", name, "--yes"])?;
-        if run.code == Some(0) {
-            return Ok(Probe::Done(()));
-        }
-        ensure!(
-            run.stderr.contains("was modified after it was read"),
-            "rollback failed for another reason: {}",
-            run.stderr
-        );
-        Ok(Probe::NotYet(run.stderr))
-    })
-    .await?;
+    rollback_until_applied(&ns, name).await?;
     let view = eventually("the rollback trap", ns.timeout(), || async {
         let v = status_json(&ns, &[name, "--stall-after", "5s"], STUCK);
         Ok(match v {

@@ -458,6 +458,31 @@ mod tests {
     }
 
     #[test]
+    fn resize_flags() {
+        let cli = parse(&[
+            "resize",
+            "db",
+            "--size",
+            "20Gi",
+            "--dry-run",
+            "--include-scaled-down",
+        ])
+        .unwrap();
+        let Commands::Resize(args) = cli.command else {
+            panic!("resize expected")
+        };
+        assert_eq!((args.name.as_str(), args.size.as_str()), ("db", "20Gi"));
+        assert_eq!(args.dry_run, DryRun::Client, "bare --dry-run means client");
+        assert!(args.include_scaled_down && !args.yes);
+        assert_eq!(args.timeout, jiff::SignedDuration::from_secs(300));
+        assert_eq!(
+            parse(&["resize", "db"]).unwrap_err().exit_code(),
+            2,
+            "--size is required"
+        );
+    }
+
+    #[test]
     fn orphans_delete_flags() {
         let cli = parse(&[
             "orphans",

@@ -35,7 +35,8 @@ use crate::naming::{ordinal_range, ordinals_start, pod_name};
 use crate::objects::pod_revision;
 use crate::rollout::{
     event_last_seen, max_unavailable, not_ready_since, ordinal_gets_update, partition,
-    pod_is_ready, pods_by_ordinal, rollback_trap, rollback_trap_message, update_strategy,
+    pod_is_ready, pods_by_ordinal, ready_since, rollback_trap, rollback_trap_message,
+    update_strategy,
 };
 
 /// How long a controller warning (`FailedCreate`, `UnknownStrategy`) counts as current. The
@@ -256,18 +257,6 @@ pub fn rollout_progress(
     progress.done = phase.is_done();
     progress.message = message;
     progress
-}
-
-/// When the pod's Ready condition last became True, if it is Ready.
-fn ready_since(pod: &Pod) -> Option<Timestamp> {
-    let cond = pod
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")?;
-    cond.last_transition_time.as_ref().map(|t| t.0)
 }
 
 /// The phase and its sentence; also fills `delete_to_update` and `next_change`.

@@ -142,6 +142,14 @@ pub fn pod_is_ready(pod: &Pod) -> bool {
     ready_condition(pod).is_some_and(|(ready, _)| ready)
 }
 
+/// Since when the pod has been Ready (the Ready condition's last transition), if it is Ready.
+pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
+    match ready_condition(pod) {
+        Some((true, since)) => since,
+        _ => None,
+    }
+}
+
 /// Since when the pod has been not ready (last Ready transition, else creation), if not ready.
 pub fn not_ready_since(pod: &Pod) -> Option<Timestamp> {
     match ready_condition(pod) {

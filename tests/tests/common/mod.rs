@@ -652,6 +652,26 @@ pub fn ensure_schema(kind: &str, view: &Value) -> Result<()> {
     Ok(())
 }
 
+/// `kubectl-sts rollback NAME --yes` until it applies. The rollback carries the
+/// resourceVersion it read; when the controller wrote the status in between, the plugin
+/// refuses saying it was modified and to run it again: do so, within the namespace's timeout.
+/// Any other failure ends the wait with that error.
+pub async fn rollback_until_applied(ns: &TestNs, name: &str) -> Result<()> {
+    eventually("rollback --yes to apply", ns.timeout(), || async {
+        let run = ns.plugin(&["rollback", name, "--yes"])?;
+        if run.code == Some(0) {
+            return Ok(Probe::Done(()));
+        }
+        ensure!(
+            run.stderr.contains("was modified after it was read"),
+            "rollback failed for another reason: {}",
+            run.stderr
+        );
+        Ok(Probe::NotYet(run.stderr))
+    })
+    .await
+}
+
 /// The result of one probe in [`eventually`].
 pub enum Probe<T> {
     Done(T),

@@ -68,20 +68,9 @@ pub async fn run(ctx: &Context, args: &ResizeArgs) -> Result<Outcome> {
     let state = state_dir(args)?.join(&namespace);
     let pending_path = state.join(format!("{name}.pending.json"));
     let mut out = std::io::stdout().lock();
-    let api = ctx.api_in::<StatefulSet>(&namespace);
-    let scope = Scope::Namespace(namespace.clone());
 
     // An earlier run stopped between delete and create: finish that first.
-    let live = api.get_opt(name).await.map_err(|e| {
-        map_kube_error(
-            e,
-            "get",
-            "statefulsets",
-            scope.clone(),
-            &ctx.server,
-            Some(name),
-        )
-    })?;
+    let live = get_live(ctx, &namespace, name).await?;
     if let Some(pending) = read_pending(&pending_path)? {
         match &live {
             None if args.dry_run == DryRun::None => {
@@ -573,15 +562,10 @@ async fn recreate(
     let api = ctx.api_in::<StatefulSet>(namespace);
     let scope = Scope::Namespace(namespace.to_string());
     // Fresh state right before the delete: the same object, still rolled out.
-    let live = api.get(name).await.map_err(|e| {
-        map_kube_error(
-            e,
-            "get",
-            "statefulsets",
-            scope.clone(),
-            &ctx.server,
-            Some(name),
-        )
+    let live = get_live(ctx, namespace, name).await?.ok_or_else(|| {
+        Error::Other(format!(
+            "StatefulSet {name} was deleted while the claims grew; nothing more was changed"
+        ))
     })?;
     let before = pods_of(ctx, namespace, &live).await?;
     let progress = rollout_progress(&live, &before, &[], Timestamp::now(), args.stall_after());
@@ -679,6 +663,24 @@ async fn recreate(
     )?;
     verify(ctx, namespace, &created, &before, &revisions, args, out).await?;
     finish_pending(pending_path, out)
+}
+
+/// GET the StatefulSet; `None` when it does not exist.
+async fn get_live(ctx: &Context, namespace: &str, name: &str) -> Result<Option<StatefulSet>> {
+    tracing::debug!(
+        verb = "get",
+        resource = "statefulsets",
+        namespace,
+        name,
+        "API request"
+    );
+    ctx.api_in::<StatefulSet>(namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| {
+            let scope = Scope::Namespace(namespace.to_string());
+            map_kube_error(e, "get", "statefulsets", scope, &ctx.server, Some(name))
+        })
 }
 
 async fn create_copy(ctx: &Context, namespace: &str, pending: &Pending) -> Result<StatefulSet> {
