@@ -394,15 +394,11 @@ fn decide(
             not_ready.join(", ")
         )
     } else if let Some(o) = not_available.first() {
-        let left = o
-            .available_at
-            .map(|at| at.duration_since(now).as_secs().max(0))
-            .unwrap_or(0);
+        // When: `availableAt` and the table's NOTE; the sentence stays the same while the pod
+        // waits, so `--watch` prints it once.
         format!(
-            "waiting for pod {} to be available (minReadySeconds {}: {} more)",
-            o.pod,
-            p.min_ready_seconds,
-            human_duration_seconds(left)
+            "waiting for pod {} to be available (Ready for minReadySeconds {})",
+            o.pod, p.min_ready_seconds
         )
     } else if !pending.is_empty() {
         format!(
@@ -665,7 +661,15 @@ mod tests {
         assert_eq!(p.counts.ready, 2);
         assert_eq!(p.counts.available, 1);
         assert!(p.message.contains("web-1 to be available"), "{}", p.message);
-        assert!(p.message.contains("40s more"), "{}", p.message);
+        assert!(
+            p.message.ends_with("(Ready for minReadySeconds 60)"),
+            "{}",
+            p.message
+        );
+        assert_eq!(
+            p.ordinals[1].available_at,
+            Some(now() + SignedDuration::from_secs(40))
+        );
         assert_eq!(p.next_change, Some(now() + SignedDuration::from_secs(40)));
         let later = rollout_progress(
             &sts,
