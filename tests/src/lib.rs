@@ -57,7 +57,15 @@ pub fn e2e_env(cluster: &LocalCluster, control_url: Option<&str>) -> Vec<(String
                 plugin.as_os_str().to_owned(),
             ));
         }
-        // `kubectl sts …` finds the plugin on PATH.
+        // `kubectl sts …` finds the plugin on PATH, and `kubectl sts <TAB>` its completion
+        // helper: a `kubectl_complete-sts` link to it in the cluster's directory.
+        let helpers = cluster.dir().join("bin");
+        let link = helpers.join("kubectl_complete-sts");
+        if std::fs::create_dir_all(&helpers).is_ok()
+            && (link.exists() || std::os::unix::fs::symlink(&plugin, &link).is_ok())
+        {
+            path_dirs.push(helpers);
+        }
         if let Some(dir) = plugin.parent() {
             path_dirs.push(dir.to_owned());
         }

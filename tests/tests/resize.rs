@@ -412,8 +412,9 @@ async fn refusals_come_before_any_write() -> Result<()> {
         "{}",
         run.stderr
     );
+    // A bad size is a usage error, found before the server is asked anything.
     let run = ns.plugin(&["resize", "grow", "--size", "lots", "--yes"])?;
-    run.expect_code(1)?;
+    run.expect_code(2)?;
     ensure!(
         run.stderr.contains("\"lots\" is not a storage size"),
         "{}",

@@ -305,6 +305,14 @@ async fn status_errors_are_clear() -> Result<()> {
         "{}",
         run.stderr
     );
+    // -l would be ignored by a command about one StatefulSet: refused, as -A is.
+    let run = ns.plugin(&["status", "web", "-l", "app=other"])?;
+    run.expect_code(2)?;
+    ensure!(
+        run.stderr.contains("-l/--selector selects several"),
+        "{}",
+        run.stderr
+    );
     let run = ns.plugin(&["status", "web", "--timeout", "soon"])?;
     run.expect_code(2)?;
     ensure!(

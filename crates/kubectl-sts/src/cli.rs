@@ -189,11 +189,11 @@ pub struct StatusArgs {
     #[arg(short = 'w', long)]
     pub watch: bool,
     /// With --watch, give up after this long (e.g. 90s, 5m, 1h30m; 0 = never). Implies --watch.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<jiff::SignedDuration>,
     /// How long a pod may stay not Ready before the rollout counts as stuck (a pod caught in
     /// the rollback trap: this or 30s, whichever is shorter).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m", allow_hyphen_values = true)]
     pub stall_after: jiff::SignedDuration,
 }
 
@@ -218,6 +218,24 @@ pub fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
         return Err(format!("{text:?} is negative"));
     }
     Ok(value)
+}
+
+/// A storage size for `resize --size`: a Kubernetes quantity of more than 0 bytes
+/// ([`sts_model::quantity::quantity_bytes`]).
+pub fn parse_size(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match sts_model::quantity::quantity_bytes(text) {
+        Some(0) => Err(format!(
+            "{text:?} is 0 bytes: give the size the volumes should grow to"
+        )),
+        Some(_) => Ok(text.to_string()),
+        None if text.starts_with('-') => {
+            Err(format!("{text:?} is negative: volumes can only grow"))
+        }
+        None => Err(format!(
+            "{text:?} is not a storage size like 20Gi, 500Mi or 1Ti"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -293,7 +311,7 @@ pub struct ResizeArgs {
     pub name: String,
     /// The new size of each claim and of the template (a Kubernetes quantity: 20Gi, 500Gi,
     /// 1Ti); only growing is possible.
-    #[arg(long, value_name = "QUANTITY")]
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_size, allow_hyphen_values = true)]
     pub size: String,
     /// Which volumeClaimTemplate to grow (needed when there are several).
     #[arg(long, value_name = "NAME")]
@@ -310,7 +328,7 @@ pub struct ResizeArgs {
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// How long to wait for each claim to grow, for the delete, and for the adoption.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m", allow_hyphen_values = true)]
     pub timeout: jiff::SignedDuration,
     /// Where the StatefulSet is saved before it is deleted (default:
     /// $XDG_STATE_HOME/kubectl-sts/resize, else ~/.local/state/kubectl-sts/resize).
@@ -480,6 +498,17 @@ mod tests {
             2,
             "--size is required"
         );
+        for (bad, why) in [
+            ("abc", "not a storage size"),
+            ("0", "0 bytes"),
+            ("-1Gi", "negative"),
+        ] {
+            let err = parse(&["resize", "db", "--size", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
+        let err = parse(&["status", "web", "--timeout", "-5s"]).unwrap_err();
+        assert!(err.to_string().contains("is negative"), "{err}");
     }
 
     #[test]

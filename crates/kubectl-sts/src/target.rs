@@ -22,11 +22,16 @@ use crate::collect::{close_names, get_each, list_all, list_namespace, map_kube_e
 use crate::error::{Error, Result, Scope};
 
 /// Commands about one StatefulSet work in one namespace: the namespace, or the usage error
-/// that every such command gives for `-A`.
+/// that every such command gives for `-A` (and for `-l`, which would otherwise be ignored).
 pub fn single_namespace<'a>(ctx: &'a Context, command: &str) -> Result<&'a str> {
     if ctx.all_namespaces {
         return Err(Error::Usage(format!(
             "`{command}` works on one StatefulSet in one namespace; use -n NAMESPACE instead of -A"
+        )));
+    }
+    if ctx.selector.is_some() {
+        return Err(Error::Usage(format!(
+            "`{command}` works on the StatefulSet it names; -l/--selector selects several (use it with `list` or `orphans`)"
         )));
     }
     Ok(ctx.namespace.as_str())

@@ -102,7 +102,10 @@ pub enum Refusal {
         claims: Vec<String>,
         class: String,
     },
-    RolloutInProgress(String),
+    RolloutInProgress {
+        statefulset: String,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -147,9 +150,9 @@ impl std::fmt::Display for Refusal {
                 "StorageClass {class} does not allow volume expansion (allowVolumeExpansion is not true), so {} cannot grow; an administrator can set it on the class if its driver supports expansion",
                 claims.join(", ")
             ),
-            Refusal::RolloutInProgress(why) => write!(
+            Refusal::RolloutInProgress { statefulset, why } => write!(
                 f,
-                "a rollout is in progress ({why}): wait for it (kubectl sts status NAME --watch), then resize"
+                "a rollout is in progress ({why}): wait for it (kubectl sts status {statefulset} --watch), then resize"
             ),
         }
     }
@@ -234,7 +237,10 @@ pub fn plan_resize(
     let template_size = requested_storage(chosen).unwrap_or("0").to_string();
     let mut refusals = Vec::new();
     if let Some(why) = rollout_not_done {
-        refusals.push(Refusal::RolloutInProgress(why.to_string()));
+        refusals.push(Refusal::RolloutInProgress {
+            statefulset: sts_name.to_string(),
+            why: why.to_string(),
+        });
     }
     let template_bytes = quantity_bytes(&template_size).unwrap_or(0);
     if template_bytes > new_bytes {
@@ -541,7 +547,8 @@ mod tests {
         let text: Vec<String> = err.iter().map(ToString::to_string).collect();
         assert!(
             text.iter()
-                .any(|t| t.starts_with("a rollout is in progress")),
+                .any(|t| t.starts_with("a rollout is in progress")
+                    && t.contains("kubectl sts status db --watch")),
             "{text:?}"
         );
         assert!(

@@ -249,9 +249,11 @@ async fn follow(ctx: &Context) -> Result<Outcome> {
     }
 }
 
-/// Print the rows of `view` whose content differs from what `shown` last printed for that
-/// StatefulSet (all of them, and the header, when `first`), and remember them. The table is
-/// rendered whole, so the printed rows have the widths of this render.
+/// Print the rows of `view` whose text differs from what `shown` last printed for that
+/// StatefulSet (all of them, and the header, when `first`), and remember them. A row is
+/// compared as rendered with ages counted to a fixed instant and whitespace collapsed, so an
+/// older age or a change that the columns do not show is not a change. The printed rows are
+/// those of a render at now, so they have that render's widths.
 fn print_changed_rows(
     out: &mut impl Write,
     printer: &Printer,
@@ -259,23 +261,32 @@ fn print_changed_rows(
     shown: &mut BTreeMap<(String, String), String>,
     first: bool,
 ) -> Result<()> {
-    let changed: Vec<usize> = view
-        .items
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| {
-            shown.get(&(item.namespace.clone(), item.name.clone())) != Some(&format!("{item:?}"))
+    let render = |printer: &Printer| -> Result<Vec<String>> {
+        let mut table = Vec::new();
+        printer.print(&mut table, view)?;
+        Ok(String::from_utf8_lossy(&table)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    };
+    let header = usize::from(!printer.style().no_headers && !view.items.is_empty());
+    let fixed = render(&printer.clone().at(Timestamp::UNIX_EPOCH))?;
+    let compared = |i: usize| -> String {
+        fixed
+            .get(header + i)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let changed: Vec<usize> = (0..view.items.len())
+        .filter(|i| {
+            let item = &view.items[*i];
+            shown.get(&(item.namespace.clone(), item.name.clone())) != Some(&compared(*i))
         })
-        .map(|(i, _)| i)
         .collect();
     if changed.is_empty() && !first {
         return Ok(());
     }
-    let mut table = Vec::new();
-    printer.print(&mut table, view)?;
-    let text = String::from_utf8_lossy(&table);
-    let lines: Vec<&str> = text.lines().collect();
-    let header = usize::from(!printer.style().no_headers && !view.items.is_empty());
+    let lines = render(printer)?;
     if first {
         for line in lines.iter().take(header) {
             writeln!(out, "{line}")?;
@@ -286,10 +297,7 @@ fn print_changed_rows(
             writeln!(out, "{line}")?;
         }
         let item = &view.items[i];
-        shown.insert(
-            (item.namespace.clone(), item.name.clone()),
-            format!("{item:?}"),
-        );
+        shown.insert((item.namespace.clone(), item.name.clone()), compared(i));
     }
     Ok(())
 }
@@ -546,6 +554,52 @@ mod tests {
     use super::*;
     use crate::cli::OutputFormat;
     use sts_model::fixtures::{claim_for, controller_revision, now, pod_for, service, statefulset};
+
+    #[test]
+    fn watch_prints_a_row_again_only_when_its_text_changed() {
+        let mut input = input();
+        let printer = Printer::new(OutputFormat::Table, false).at(now());
+        let mut shown = BTreeMap::new();
+        let mut out = Vec::new();
+        let view = build_view(&input, now());
+        print_changed_rows(&mut out, &printer, &view, &mut shown, true).unwrap();
+        let first = String::from_utf8(out).unwrap();
+        assert_eq!(first.lines().count(), 1 + view.items.len(), "{first}");
+        assert!(first.starts_with("NAME "), "{first}");
+        // Later, older ages only, and a label no column shows: nothing printed.
+        let later = Printer::new(OutputFormat::Table, false)
+            .at(now() + jiff::SignedDuration::from_secs(600));
+        input.all_statefulsets[0]
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert("team".into(), "a".into());
+        let mut out = Vec::new();
+        print_changed_rows(
+            &mut out,
+            &later,
+            &build_view(&input, now()),
+            &mut shown,
+            false,
+        )
+        .unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        // One StatefulSet scaled: its row alone.
+        let name = input.all_statefulsets[0].metadata.name.clone().unwrap();
+        input.all_statefulsets[0].spec.as_mut().unwrap().replicas = Some(7);
+        let mut out = Vec::new();
+        print_changed_rows(
+            &mut out,
+            &later,
+            &build_view(&input, now()),
+            &mut shown,
+            false,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with(&format!("{name} ")), "{text}");
+    }
 
     fn input() -> ListInput {
         // web: 2 replicas (scaled down from 4), rolling from rev 1 to rev 2 with partition 1.

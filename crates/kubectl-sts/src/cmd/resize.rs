@@ -63,6 +63,11 @@ struct Pending {
 }
 
 pub async fn run(ctx: &Context, args: &ResizeArgs) -> Result<Outcome> {
+    if !ctx.output.is_text() {
+        return Err(Error::Usage(
+            "resize prints a plan and a result per step as text; -o json|yaml|name|jsonpath|custom-columns is not supported".into(),
+        ));
+    }
     let namespace = single_namespace(ctx, "resize")?.to_string();
     let name = args.name.as_str();
     let state = state_dir(args)?.join(&namespace);

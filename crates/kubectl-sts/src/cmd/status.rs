@@ -2,7 +2,7 @@
 //! StatefulSets (partition, OnDelete, Recreate, minReadySeconds, maxUnavailable,
 //! ordinals.start, the rollback trap), computed by [`sts_model::progress`].
 //!
-//! Requests: the StatefulSet (GET), its pods (LIST by its selector), the Events about it (LIST by
+//! Requests: the StatefulSet (GET), its pods and revisions (LIST by its selector), the Events about it (LIST by
 //! field selector; skipped with a warning when RBAC forbids). With `--watch`, the same three
 //! as watches ([`crate::watch`]), re-evaluated on every change and when a pod's
 //! `minReadySeconds` or the stall threshold passes; one line is printed per change.
