@@ -643,6 +643,10 @@ fn write_text_table(out: &mut impl Write, view: &OrphanListView, style: &TextSty
             table.add_row(row);
         }
         style.write_table(out, &table)?;
+        if style.no_headers {
+            // --no-headers: only the rows, for `| wc -l` and the like.
+            return Ok(());
+        }
         let deletable = view.items.iter().filter(|i| i.deletable()).count();
         let scaled_down = view
             .items
@@ -899,6 +903,21 @@ mod tests {
             String::from_utf8(empty).unwrap(),
             "No orphaned claims found.\n"
         );
+    }
+
+    #[test]
+    fn no_headers_prints_the_rows_only() {
+        let (sets, pods, claims, volumes) = objects();
+        let view = build_view(&sets, &pods, &claims, Some(&volumes), None);
+        let mut out = Vec::new();
+        Printer::new(OutputFormat::Table, false)
+            .no_headers(true)
+            .at(now())
+            .print(&mut out, &view)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), view.items.len(), "{text}");
+        assert!(!text.contains("Reclaimable"), "{text}");
     }
 
     /// Issue 10, kind 3: what cannot be classified shows in every format, not only the table.
