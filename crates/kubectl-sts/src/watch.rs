@@ -28,6 +28,9 @@ pub struct Follow {
     sender: mpsc::Sender<Result<(), Error>>,
     tasks: Vec<JoinHandle<()>>,
     server: String,
+    /// Ctrl-C, kept until asked for: a SIGINT that arrives while the command renders or reads
+    /// (not awaiting) is not lost, as it would be with a new `ctrl_c()` future per wait.
+    interrupt: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Follow {
@@ -35,11 +38,20 @@ impl Follow {
     pub fn new(server: &str) -> Self {
         // One pending wake-up is enough: the stores hold every change already.
         let (sender, changes) = mpsc::channel(1);
+        let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = interrupt.clone();
+        let ctrl_c = tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                // Stores a permit when nobody waits.
+                notify.notify_one();
+            }
+        });
         Self {
             changes,
             sender,
-            tasks: Vec::new(),
+            tasks: vec![ctrl_c],
             server: server.to_string(),
+            interrupt,
         }
     }
 
@@ -98,6 +110,12 @@ impl Follow {
         store
     }
 
+    /// Ctrl-C, for a caller's own `select!`: `notified()` on it returns once SIGINT has
+    /// arrived (also when it arrived before).
+    pub fn interrupt(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.interrupt.clone()
+    }
+
     /// Wait for the next change in any store, or the error of a refused watch.
     pub async fn changed(&mut self) -> Result<(), Error> {
         match self.changes.recv().await {
@@ -115,11 +133,12 @@ impl Follow {
             }
         };
         let mut all = std::pin::pin!(all);
+        let interrupt = self.interrupt.clone();
         loop {
             tokio::select! {
                 () = &mut all => return Ok(true),
                 changed = self.changed() => changed?,
-                _ = tokio::signal::ctrl_c() => return Ok(false),
+                () = interrupt.notified() => return Ok(false),
             }
         }
     }
@@ -128,10 +147,11 @@ impl Follow {
     /// [`COALESCE`], so a burst of events gives one render), or `every` passing with none
     /// (time-dependent columns such as a stalled rollout), or Ctrl-C ([`Wake::Interrupted`]).
     pub async fn next(&mut self, every: std::time::Duration) -> Result<Wake, Error> {
+        let interrupt = self.interrupt.clone();
         tokio::select! {
             changed = self.changed() => changed?,
             () = tokio::time::sleep(every) => return Ok(Wake::Changed),
-            _ = tokio::signal::ctrl_c() => return Ok(Wake::Interrupted),
+            () = interrupt.notified() => return Ok(Wake::Interrupted),
         }
         let quiet = tokio::time::sleep(COALESCE);
         let mut quiet = std::pin::pin!(quiet);
@@ -139,7 +159,7 @@ impl Follow {
             tokio::select! {
                 () = &mut quiet => return Ok(Wake::Changed),
                 changed = self.changed() => changed?,
-                _ = tokio::signal::ctrl_c() => return Ok(Wake::Interrupted),
+                () = interrupt.notified() => return Ok(Wake::Interrupted),
             }
         }
     }

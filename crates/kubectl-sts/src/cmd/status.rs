@@ -117,6 +117,7 @@ async fn follow(ctx: &Context, args: &StatusArgs) -> Result<Outcome> {
         .map(|t| tokio::time::Instant::now() + t.unsigned_abs());
     let scope = Scope::Namespace(namespace.to_string());
     let mut follow = Follow::new(&ctx.server);
+    let interrupt = follow.interrupt();
     let statefulsets = follow.watch(
         ctx.api_in::<StatefulSet>(namespace),
         watcher::Config::default().fields(&format!("metadata.name={name}")),
@@ -162,7 +163,7 @@ async fn follow(ctx: &Context, args: &StatusArgs) -> Result<Outcome> {
             () = &mut listed => break,
             changed = follow.changed() => changed?,
             () = until(deadline) => return timed_out(&mut out),
-            _ = tokio::signal::ctrl_c() => return Ok(Outcome::Interrupted),
+            () = interrupt.notified() => return Ok(Outcome::Interrupted),
         }
     }
 
@@ -208,7 +209,7 @@ async fn follow(ctx: &Context, args: &StatusArgs) -> Result<Outcome> {
             changed = follow.changed() => changed?,
             () = until(wake) => {}
             () = until(deadline) => return timed_out(&mut out),
-            _ = tokio::signal::ctrl_c() => return Ok(Outcome::Interrupted),
+            () = interrupt.notified() => return Ok(Outcome::Interrupted),
         }
     }
 }
