@@ -56,14 +56,13 @@ impl Follow {
     }
 
     /// Watch `api` with `config` (label/field selectors) into a store that the caller reads.
-    /// `resource` and `scope` name the watch in logs and errors (`-v` logs each one). With
+    /// The resource's plural and `scope` name the watch in logs and errors (`-v` logs each one). With
     /// `required = false`, a refused watch (e.g. events forbidden by RBAC) only leaves its store
     /// empty.
     pub fn watch<K>(
         &mut self,
         api: kube::Api<K>,
         config: watcher::Config,
-        resource: &'static str,
         scope: Scope,
         required: bool,
     ) -> Store<K>
@@ -71,9 +70,10 @@ impl Follow {
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
         K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
     {
+        let resource = K::plural(&K::DynamicType::default()).to_string();
         debug!(
             verb = "watch",
-            resource,
+            resource = %resource,
             scope = %scope,
             labels = config.label_selector.as_deref().unwrap_or(""),
             fields = config.field_selector.as_deref().unwrap_or(""),
@@ -91,7 +91,7 @@ impl Follow {
                         // Full means a wake-up is pending already; closed means the command ended.
                         let _ = sender.try_send(Ok(()));
                     }
-                    Err(e) => match refusal(e, resource, &scope, &server) {
+                    Err(e) => match refusal(e, &resource, &scope, &server) {
                         Ok(transient) => {
                             debug!(resource, "watch interrupted, resuming: {transient}")
                         }
@@ -100,7 +100,7 @@ impl Follow {
                             return;
                         }
                         Err(refused) => {
-                            debug!(resource, "watch refused, going on without it: {refused}");
+                            debug!(%resource, "watch refused, going on without it: {refused}");
                             return;
                         }
                     },
@@ -213,7 +213,7 @@ impl Drop for Follow {
 /// message when it only broke and is resumed.
 fn refusal(
     err: watcher::Error,
-    resource: &'static str,
+    resource: &str,
     scope: &Scope,
     server: &str,
 ) -> Result<String, Error> {

@@ -40,7 +40,7 @@ use sts_model::service_health::{
 };
 
 use crate::cli::InspectArgs;
-use crate::collect::{get_volumes, list_events_lenient, map_kube_error};
+use crate::collect::{get_each, get_volumes, list_events_lenient, map_kube_error};
 use crate::error::{Error, Result, Scope};
 use crate::printer::{Printer, TextStyle, View};
 use crate::render::{
@@ -229,14 +229,12 @@ async fn follow(ctx: &Context, name: &str, first: InspectInput) -> Result<Outcom
     let statefulsets = follow.watch(
         ctx.api_in::<StatefulSet>(ns),
         config().fields(&format!("metadata.name={name}")),
-        "statefulsets",
         scope.clone(),
         true,
     );
     let pods = follow.watch(
         ctx.api_in::<Pod>(ns),
         config().labels(&selector),
-        "pods",
         scope.clone(),
         true,
     );
@@ -247,21 +245,18 @@ async fn follow(ctx: &Context, name: &str, first: InspectInput) -> Result<Outcom
     let claims = follow.watch(
         ctx.api_in::<PersistentVolumeClaim>(ns),
         claim_config,
-        "persistentvolumeclaims",
         scope.clone(),
         true,
     );
     let revisions = follow.watch(
         ctx.api_in::<ControllerRevision>(ns),
         config().labels(&selector),
-        "controllerrevisions",
         scope.clone(),
         true,
     );
     let events = follow.watch(
         ctx.api_in::<Event>(ns),
         config().fields(&events_fields(name)),
-        "events",
         scope.clone(),
         false,
     );
@@ -270,7 +265,6 @@ async fn follow(ctx: &Context, name: &str, first: InspectInput) -> Result<Outcom
     let services = follow.watch(
         ctx.api_in::<Service>(ns),
         config().fields(&service_field),
-        "services",
         scope.clone(),
         true,
     );
@@ -283,7 +277,6 @@ async fn follow(ctx: &Context, name: &str, first: InspectInput) -> Result<Outcom
         follow.watch(
             ctx.api_in::<EndpointSlice>(ns),
             config().labels(&slice_label),
-            "endpointslices",
             scope.clone(),
             false,
         )
@@ -436,26 +429,11 @@ async fn get_service(
     let Some(name) = name else {
         return Ok(None);
     };
-    tracing::debug!(
-        verb = "get",
-        resource = "services",
-        namespace,
-        name,
-        "API request"
-    );
-    ctx.api_in::<Service>(namespace)
-        .get_opt(name)
-        .await
-        .map_err(|e| {
-            map_kube_error(
-                e,
-                "get",
-                "services",
-                Scope::Namespace(namespace.to_string()),
-                &ctx.server,
-                Some(name),
-            )
-        })
+    let api = ctx.api_in::<Service>(namespace);
+    let scope = Scope::Namespace(namespace.to_string());
+    Ok(get_each(&api, &[name.to_string()], &scope, &ctx.server)
+        .await?
+        .pop())
 }
 
 /// What the Service's endpoints publish: its EndpointSlices, or its Endpoints where the

@@ -154,48 +154,32 @@ async fn follow(ctx: &Context) -> Result<Outcome> {
     let scope = ctx.scope();
     let mut follow = Follow::new(&ctx.server);
     let config = watcher::Config::default;
-    let sets = follow.watch(
-        ctx.api::<StatefulSet>(),
-        config(),
-        "statefulsets",
-        scope.clone(),
-        true,
-    );
+    let sets = follow.watch(ctx.api::<StatefulSet>(), config(), scope.clone(), true);
     let selected = ctx.selector.as_deref().map(|sel| {
         follow.watch(
             ctx.api::<StatefulSet>(),
             config().labels(sel),
-            "statefulsets",
             scope.clone(),
             true,
         )
     });
-    let pods = follow.watch(ctx.api::<Pod>(), config(), "pods", scope.clone(), true);
+    let pods = follow.watch(ctx.api::<Pod>(), config(), scope.clone(), true);
     let claims = follow.watch(
         ctx.api::<PersistentVolumeClaim>(),
         config(),
-        "persistentvolumeclaims",
         scope.clone(),
         true,
     );
-    let services = follow.watch(
-        ctx.api::<Service>(),
-        config(),
-        "services",
-        scope.clone(),
-        true,
-    );
+    let services = follow.watch(ctx.api::<Service>(), config(), scope.clone(), true);
     let revisions = follow.watch(
         ctx.api::<ControllerRevision>(),
         config(),
-        "controllerrevisions",
         scope.clone(),
         true,
     );
     let events = follow.watch(
         ctx.api::<Event>(),
         config().fields(FAILED_CREATE_EVENTS),
-        "events",
         scope,
         false,
     );

@@ -121,21 +121,18 @@ async fn follow(ctx: &Context, args: &StatusArgs) -> Result<Outcome> {
     let statefulsets = follow.watch(
         ctx.api_in::<StatefulSet>(namespace),
         watcher::Config::default().fields(&format!("metadata.name={name}")),
-        "statefulsets",
         scope.clone(),
         true,
     );
     let pods = follow.watch(
         ctx.api_in::<Pod>(namespace),
         watcher::Config::default().labels(&selector),
-        "pods",
         scope.clone(),
         true,
     );
     let events = follow.watch(
         ctx.api_in::<Event>(namespace),
         watcher::Config::default().fields(&events_fields(name)),
-        "events",
         scope,
         false,
     );
