@@ -672,20 +672,11 @@ async fn recreate(
 
 /// GET the StatefulSet; `None` when it does not exist.
 async fn get_live(ctx: &Context, namespace: &str, name: &str) -> Result<Option<StatefulSet>> {
-    tracing::debug!(
-        verb = "get",
-        resource = "statefulsets",
-        namespace,
-        name,
-        "API request"
-    );
-    ctx.api_in::<StatefulSet>(namespace)
-        .get_opt(name)
-        .await
-        .map_err(|e| {
-            let scope = Scope::Namespace(namespace.to_string());
-            map_kube_error(e, "get", "statefulsets", scope, &ctx.server, Some(name))
-        })
+    let api = ctx.api_in::<StatefulSet>(namespace);
+    let scope = Scope::Namespace(namespace.to_string());
+    Ok(get_each(&api, &[name.to_string()], &scope, &ctx.server)
+        .await?
+        .pop())
 }
 
 async fn create_copy(ctx: &Context, namespace: &str, pending: &Pending) -> Result<StatefulSet> {
@@ -721,9 +712,21 @@ async fn verify(
     let name = sts.metadata.name.as_deref().unwrap_or_default();
     loop {
         let now = pods_of(ctx, namespace, sts).await?;
-        let problems = adoption_problems(sts, before, &now);
+        let mut problems = adoption_problems(sts, before, &now);
         if problems.is_empty() {
-            break;
+            // Adopted; done once the controller has also written the new object's status
+            // (observed generation, revisions) and its rollout reads complete.
+            match get_live(ctx, namespace, name).await? {
+                Some(fresh) if fresh.metadata.uid == sts.metadata.uid => {
+                    let progress =
+                        rollout_progress(&fresh, &now, &[], Timestamp::now(), args.stall_after());
+                    if progress.phase == Phase::Complete {
+                        break;
+                    }
+                    problems.push(format!("its rollout is not complete: {}", progress.message));
+                }
+                _ => problems.push("it is gone, or replaced by another one".to_string()),
+            }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Other(format!(
