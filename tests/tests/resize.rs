@@ -412,6 +412,14 @@ async fn refusals_come_before_any_write() -> Result<()> {
         "{}",
         run.stderr
     );
+    // resize prints text steps only: other -o formats are refused, not ignored.
+    let run = ns.plugin(&["resize", "grow", "--size", "2Gi", "--dry-run", "-o", "json"])?;
+    run.expect_code(2)?;
+    ensure!(
+        run.stderr.contains("resize prints a plan"),
+        "{}",
+        run.stderr
+    );
     // A bad size is a usage error, found before the server is asked anything.
     let run = ns.plugin(&["resize", "grow", "--size", "lots", "--yes"])?;
     run.expect_code(2)?;
