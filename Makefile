@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: all build bench-inspect control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
+.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
 
 all: build
 
@@ -30,7 +30,7 @@ control-plane:
 demo: build control-plane
 	$(BIN)/sts-demo
 
-test: test-unit test-live
+test: test-unit test-tls-scan test-live
 
 # The release archive of this machine's platform, made as the release workflow makes it
 # (packaging/package.sh, docs/release.md): a release build for DIST_TARGET (on Linux the static
@@ -58,6 +58,17 @@ nextest:
 
 test-unit: nextest
 	$(CARGO) nextest run --workspace --exclude sts-e2e -E 'not (package(sts-webhook) & (binary(reconciler_cluster) | binary(admission_policy_cluster)))'
+
+# A TLS scan of the webhook's serving port (crates/webhook/tests/tls.rs, #[ignore]d so that a
+# plain `cargo nextest run` needs no scanner) by sslscan, installed from Debian when missing.
+test-tls-scan: nextest sslscan
+	$(CARGO) nextest run -p sts-webhook --test tls --run-ignored only
+
+sslscan:
+	@command -v sslscan >/dev/null || { \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends sslscan; }
 
 # The e2e suite needs the plugin and webhook binaries; sts-cluster starts the control plane,
 # runs the suite with STS_E2E_* set, and exits with the suite's code (never skips).

@@ -127,6 +127,11 @@ fn main() {
         micro(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200_000));
         return;
     }
+    if args.first().map(String::as_str) == Some("slow-clients") {
+        let n = |i: usize, d: usize| args.get(i).and_then(|n| n.parse().ok()).unwrap_or(d);
+        slow_clients(n(1, 2000).min(5000), n(2, 200).min(1000));
+        return;
+    }
     if args.first().map(String::as_str) == Some("profile") {
         profile(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(500_000));
         return;
@@ -686,12 +691,12 @@ fn existing_service() -> Service {
 }
 
 /// The real webhook router, with the Service in its cache (the hot path).
-fn mutate_router() -> Router {
+fn mutate_router(metrics: Metrics) -> Router {
     router(AppState {
         mutation: Arc::new(MutationConfig::default()),
         caches: Caches::from_objects(vec![existing_service()], vec![]),
         writer: Arc::new(NoApi),
-        metrics: Metrics::new(),
+        metrics,
         create_timeout: Duration::from_secs(3),
     })
 }
@@ -730,8 +735,9 @@ fn serve_child(kind: &str, cert: &Path, key: &Path) {
     rt.block_on(async {
         let reloading = ReloadingCert::load(cert, key).unwrap();
         let tls = Arc::new(server_config(reloading, None).unwrap());
+        let metrics = Metrics::new();
         let app = match kind {
-            "mutate" => mutate_router(),
+            "mutate" => mutate_router(metrics.clone()),
             "validate" => validate_router(),
             _ => fixed_router(),
         };
@@ -742,10 +748,141 @@ fn serve_child(kind: &str, cert: &Path, key: &Path) {
             tls,
             app,
             ServeOptions::default(),
+            metrics,
             sts_webhook::server::shutdown_signal(),
         )
         .await;
     });
+}
+
+/// `bench slow-clients [IDLE] [HALF]`: the real server (default [`ServeOptions`]) in a child
+/// process, flooded with IDLE TLS connections that never send a request (default 2000) and
+/// HALF connections that send half a request header and stop (default 200), while a real
+/// client sends 200 admission requests, each on a new connection. Prints the server's peak RSS
+/// before and after, the real client's latencies and failures, the server's connection
+/// metrics, and how long the half-sent connections stayed open. Loopback only; bounded.
+fn slow_clients(idle: usize, half: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new("bench CA");
+    let leaf = ca.leaf("bench");
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let tls = client_config(&ca.pem());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut server = spawn_server("mutate", &cert, &key);
+    let pid = server.child.id();
+    let addr = server.addr;
+    rt.block_on(async {
+        let head = http::request_head("POST", "/mutate", body().len());
+        let mut warm = connect(addr, &tls).await;
+        assert!(one(&mut warm, &head).await);
+        drop(warm);
+        let before = peak_rss_kib(pid);
+        let started = Instant::now();
+        // Idle: TLS handshake, then nothing. Refused ones (at the cap) are counted.
+        let mut idle_conns = Vec::new();
+        let mut idle_refused = 0;
+        for _ in 0..idle {
+            match try_connect(addr, &tls).await {
+                Some(c) => idle_conns.push(c),
+                None => idle_refused += 1,
+            }
+        }
+        // Half-sent: the start of a request header, then nothing.
+        let mut half_conns = Vec::new();
+        for _ in 0..half {
+            if let Some(mut c) = try_connect(addr, &tls).await
+                && c
+                    .write_raw(b"POST /mutate HTTP/1.1\r\nhost: localhost\r\n")
+                    .await
+                    .is_ok()
+            {
+                half_conns.push(c);
+            }
+        }
+        let flooded = started.elapsed();
+        // The real client: each request on a new connection, as after an idle close.
+        let mut lat = Vec::new();
+        let mut failed = 0;
+        for _ in 0..200 {
+            let t = Instant::now();
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_secs(10), async {
+                    let mut c = try_connect(addr, &tls).await?;
+                    one(&mut c, &head).await.then_some(())
+                })
+                .await,
+                Ok(Some(()))
+            );
+            if ok {
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            } else {
+                failed += 1;
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        let q = |p: usize| lat.get((lat.len() * p).div_ceil(100).saturating_sub(1)).copied().unwrap_or(f64::NAN);
+        let peak = peak_rss_kib(pid);
+        println!(
+            "flood: {idle} idle + {half} half-sent TLS connections opened in {:.1} s ({idle_refused} idle refused at the cap)",
+            flooded.as_secs_f64()
+        );
+        println!(
+            "real client: 200 admission requests on new connections during the flood: {} answered, {failed} failed; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            lat.len(),
+            q(50),
+            q(99),
+            lat.last().copied().unwrap_or(f64::NAN)
+        );
+        println!(
+            "server peak RSS: {:.1} MiB before the flood, {:.1} MiB after",
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+        // How long the half-sent ones stay open (the header timeout is 30 s).
+        let mut longest = Duration::ZERO;
+        let mut still_open = 0;
+        for c in &mut half_conns {
+            match tokio::time::timeout(Duration::from_secs(45), c.closed_by_server()).await {
+                Ok(_) => longest = longest.max(started.elapsed()),
+                Err(_) => still_open += 1,
+            }
+        }
+        println!(
+            "half-sent connections: {} kept by the server at first, the last closed {:.1} s after the flood began; {still_open} still open after 45 s",
+            half_conns.len(),
+            longest.as_secs_f64()
+        );
+        let mut c = connect(addr, &tls).await;
+        let r = c
+            .send(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n", b"")
+            .await
+            .unwrap();
+        for line in String::from_utf8_lossy(&r.body).lines() {
+            if line.starts_with("sts_webhook_connections") {
+                println!("  {line}");
+            }
+        }
+        drop(idle_conns);
+    });
+    server.stop();
+}
+
+/// A TLS connection, or `None` when the server refused or closed it during the handshake.
+async fn try_connect(addr: SocketAddr, tls: &Arc<ClientConfig>) -> Option<Conn> {
+    let tcp = TcpStream::connect(addr).await.ok()?;
+    tcp.set_nodelay(true).ok()?;
+    let name = ServerName::try_from("127.0.0.1").ok()?;
+    let tls = TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    Some(http::HttpConn::new(tls))
 }
 
 /// `bench micro [N]`: the handler alone, in-process (no TLS, no sockets): N requests through
@@ -782,9 +919,13 @@ fn micro(n: usize) {
         })
     };
     let fixed = time("fixed route (axum only)", fixed_router(), REVIEW);
-    let mutate = time("/mutate handler", mutate_router(), REVIEW);
+    let mutate = time("/mutate handler", mutate_router(Metrics::new()), REVIEW);
     println!("{:>28}: {:>6.2} µs/request", "/mutate adds", mutate - fixed);
-    let mutate = time("/mutate, compact review", mutate_router(), compact_review);
+    let mutate = time(
+        "/mutate, compact review",
+        mutate_router(Metrics::new()),
+        compact_review,
+    );
     println!("{:>28}: {:>6.2} µs/request", "/mutate adds", mutate - fixed);
     // The parse alone, each way, interleaved in rounds so drifting machine load hits all alike.
     type Parse = fn(&[u8]) -> bool;
@@ -830,7 +971,7 @@ fn profile(n: usize) {
         .build()
         .unwrap();
     let body: &'static str = Box::leak(compact(REVIEW).into_boxed_str());
-    let app = mutate_router();
+    let app = mutate_router(Metrics::new());
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..n {

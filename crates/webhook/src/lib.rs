@@ -29,10 +29,18 @@ pub use config::{Args, LogFormat, Mode};
 /// How often the certificate files are checked for changes.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Sets up logging: `RUST_LOG` filter (default `info`), text or JSON lines on stderr.
+/// The log filter when `RUST_LOG` is unset: `info`, but rustls only from `error`: rustls
+/// warns once per connection about a client's quirk (e.g. "Illegal SNI extension: ignoring IP
+/// address presented as hostname" whenever a client connects by IP address), which under load
+/// buried everything else; failed handshakes are counted in
+/// `sts_webhook_connections_closed_total{reason="handshake_failed"}` instead.
+pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
+/// Sets up logging: `RUST_LOG` filter (default [`DEFAULT_LOG_FILTER`]), text or JSON lines on
+/// stderr.
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -115,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }),
         caches,
         writer: Arc::new(client),
-        metrics,
+        metrics: metrics.clone(),
         create_timeout: Duration::from_secs(3),
     };
     let listener = TcpListener::bind(args.listen)
@@ -140,6 +148,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tls_config,
                 app,
                 server::ServeOptions::default(),
+                metrics,
                 server::shutdown_signal(),
             )
             .await;
@@ -169,6 +178,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_default_filter_drops_rustls_per_connection_warnings() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // What rustls logs (through the `log` crate) when a client sends an IP as SNI.
+            tracing::warn!(
+                target: "rustls::msgs::handshake",
+                "Illegal SNI extension: ignoring IP address presented as hostname"
+            );
+            tracing::error!(target: "rustls::server", "kept: an error");
+            tracing::info!(target: "sts_webhook::server", "kept: our own info");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("Illegal SNI"), "{text}");
+        assert!(text.contains("kept: an error"), "{text}");
+        assert!(text.contains("kept: our own info"), "{text}");
+    }
 
     #[test]
     fn error_report_does_not_repeat_causes() {

@@ -10,7 +10,11 @@
 //! - `services_adopted_total` — ownerReferences added by the reconciler;
 //! - `services_skipped_total{reason}` — a Service was wanted but not created (e.g. `not_headless`);
 //! - `services_deleted_total` — managed Services removed because their StatefulSet never came;
-//! - `errors_total{kind}` — failures by kind (e.g. `create_service`, `adopt_service`).
+//! - `errors_total{kind}` — failures by kind (e.g. `create_service`, `adopt_service`);
+//! - `connections_open` — TLS connections being served now (at most `max_connections`);
+//! - `connections_closed_total{reason}` — connections the server ended or refused, by
+//!   [`Closed`] (`refused_at_limit`, `handshake_failed`, `handshake_timeout`, `header_timeout`,
+//!   `idle_timeout`, `idle_shed`, `slow_shed`); connections that the client closed are not counted.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +24,43 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+/// Why the server ended (or refused) a connection; see `crate::server` for the limits.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Closed {
+    /// `max_connections` were open and none freed up in time.
+    RefusedAtLimit,
+    /// The TLS handshake failed (a scanner, a bad client certificate, a plain-HTTP client).
+    HandshakeFailed,
+    /// The TLS handshake did not finish in time.
+    HandshakeTimeout,
+    /// A request header did not arrive whole in time (slowloris).
+    HeaderTimeout,
+    /// A keep-alive connection stayed idle past the idle timeout.
+    IdleTimeout,
+    /// An idle keep-alive connection closed to make room at the connection cap.
+    IdleShed,
+    /// A connection whose header had been pending for over a second, closed to make room at
+    /// the connection cap.
+    SlowShed,
+}
+
+impl Closed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closed::RefusedAtLimit => "refused_at_limit",
+            Closed::HandshakeFailed => "handshake_failed",
+            Closed::HandshakeTimeout => "handshake_timeout",
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::IdleShed => "idle_shed",
+            Closed::SlowShed => "slow_shed",
+        }
+    }
+}
 
 /// Who created a Service.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -88,7 +127,7 @@ macro_rules! label_value_via_as_str {
         }
     )*};
 }
-label_value_via_as_str!(Source, Operation, Outcome);
+label_value_via_as_str!(Source, Operation, Outcome, Closed);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AdmissionLabels {
@@ -104,6 +143,11 @@ struct SourceLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    reason: Closed,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,6 +171,8 @@ struct Inner {
     services_deleted: Counter,
     services_kept: Family<ReasonLabels, Counter>,
     errors: Family<KindLabels, Counter>,
+    connections_open: Gauge,
+    connections_closed: Family<ClosedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -183,6 +229,18 @@ impl Metrics {
         );
         let errors = Family::<KindLabels, Counter>::default();
         registry.register("errors", "Errors, by kind", errors.clone());
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "TLS connections being served",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server ended or refused, by reason",
+            connections_closed.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -194,6 +252,8 @@ impl Metrics {
                 services_deleted,
                 services_kept,
                 errors,
+                connections_open,
+                connections_closed,
             }),
         }
     }
@@ -246,6 +306,23 @@ impl Metrics {
         self.inner.errors.get_or_create(&KindLabels { kind }).inc();
     }
 
+    /// A connection got a slot (before its TLS handshake).
+    pub fn connection_opened(&self) {
+        self.inner.connections_open.inc();
+    }
+
+    /// A connection that [`Metrics::connection_opened`] counted has ended.
+    pub fn connection_ended(&self) {
+        self.inner.connections_open.dec();
+    }
+
+    pub fn connection_closed(&self, reason: Closed) {
+        self.inner
+            .connections_closed
+            .get_or_create(&ClosedLabels { reason })
+            .inc();
+    }
+
     /// Prometheus text exposition (OpenMetrics flavour, as prometheus-client writes it).
     pub fn encode(&self, out: &mut String) -> fmt::Result {
         encode(out, &self.inner.registry)
@@ -271,6 +348,8 @@ mod tests {
         m.service_skipped("not_headless");
         m.service_deleted();
         m.error("create_service");
+        m.connection_opened();
+        m.connection_closed(Closed::HeaderTimeout);
         let mut text = String::new();
         m.encode(&mut text).unwrap();
         assert!(
@@ -286,5 +365,10 @@ mod tests {
         assert!(text.contains("sts_webhook_services_deleted_total 1"));
         assert!(text.contains(r#"sts_webhook_errors_total{kind="create_service"} 1"#));
         assert!(text.contains("sts_webhook_admission_duration_seconds_count 1"));
+        assert!(text.contains("sts_webhook_connections_open 1"), "{text}");
+        assert!(
+            text.contains(r#"sts_webhook_connections_closed_total{reason="header_timeout"} 1"#),
+            "{text}"
+        );
     }
 }

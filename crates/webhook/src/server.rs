@@ -1,29 +1,68 @@
-//! The HTTPS accept loop: rustls handshake, HTTP/1.1 with keep-alive, graceful shutdown.
+//! The HTTPS accept loop: rustls handshake, HTTP/1.1 with keep-alive, graceful shutdown, and
+//! the limits that keep slow or idle clients from tying the webhook up.
+//!
+//! Limits (all in [`ServeOptions`]):
+//! - a TLS handshake must finish within `handshake_timeout` (10 s);
+//! - a request whose first byte has arrived must deliver its whole header within
+//!   `header_read_timeout` (30 s), else the connection is closed (slowloris). The clock runs
+//!   on raw bytes below TLS, so a client that trickles TLS records is caught too; for a new
+//!   connection it starts with the handshake's first byte, so a client that connects and never
+//!   sends a request is closed after 30 s as well;
+//! - a keep-alive connection with no request in progress is closed after `idle_timeout`
+//!   (120 s: longer than the 90 s after which Go's `net/http` client, the apiserver's, drops
+//!   idle connections itself, so the apiserver closes first and never writes into a
+//!   connection that we just closed);
+//! - at most `max_connections` (1000) connections are open. When a new one arrives at the cap,
+//!   every idle keep-alive connection is closed (a client reconnects at the cost of one
+//!   handshake), and so is every connection whose pending header began over 1 s ago (a real
+//!   client sends its header at once); the new one waits up to 1 s for a free slot before it
+//!   is refused, which happens only when all slots are answering requests or just connected. Each
+//!   open connection costs about 20 KiB (TLS buffers plus hyper's), so the cap bounds the
+//!   connection layer at roughly 20 MiB; docs/reliability.md has the measured figures.
+//! - a request body is bounded in time by the 10 s request timeout of the router (lib.rs).
+//!
+//! Nothing is logged per connection above debug level: refused connections, failed
+//! handshakes and header timeouts are counted in `sts_webhook_connections_closed_total{reason}`
+//! and a refusal at the cap is logged at warn at most once a minute.
 //!
 //! On shutdown: stop accepting, let every connection finish its in-flight request (hyper's
 //! `graceful_shutdown` closes idle keep-alive connections at once and busy ones after their
 //! response), then return once all connections are gone or `drain_timeout` passed.
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
-/// Timeouts of the connection layer.
+use crate::metrics::{Closed, Metrics};
+
+/// Timeouts and limits of the connection layer (module docs: why these values).
 #[derive(Clone, Copy, Debug)]
 pub struct ServeOptions {
     /// A TLS handshake must finish within this.
     pub handshake_timeout: Duration,
-    /// Request headers must arrive within this (also bounds idle keep-alive time).
+    /// From the first byte of a request until its whole header has arrived.
     pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in progress is closed after this.
+    pub idle_timeout: Duration,
+    /// Open connections at most; see the module docs for what happens at the cap.
+    pub max_connections: usize,
+    /// At the cap, how long a new connection waits for a slot before it is refused.
+    pub admission_wait: Duration,
     /// After shutdown starts, how long in-flight requests may take.
     pub drain_timeout: Duration,
 }
@@ -32,26 +71,35 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             // Longer than Go's default idle timeout (90 s) on the apiserver's side, so the
             // apiserver closes idle connections first and never writes into one we closed.
-            header_read_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 1000,
+            admission_wait: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(25),
         }
     }
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves, then drains.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves, then drains. Connection
+/// events are counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
     opts: ServeOptions,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let slots = Arc::new(Semaphore::new(opts.max_connections));
+    // Wakes every idle connection's watchdog so that it closes its connection (at the cap).
+    let shed = Arc::new(Notify::new());
+    let refusals = Arc::new(RateLimitedWarning::new(Duration::from_secs(60)));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -67,43 +115,45 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
+        let conn = Connection {
+            acceptor: acceptor.clone(),
+            app: app.clone(),
+            opts,
+            metrics: metrics.clone(),
+            shed: shed.clone(),
+        };
+        let slots = slots.clone();
+        let refusals = refusals.clone();
+        let stop = stop_rx.clone();
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _alive = alive;
-            let tls = match tokio::time::timeout(opts.handshake_timeout, acceptor.accept(tcp)).await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
+            let slot = match slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
                 Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
+                    conn.shed.notify_waiters();
+                    match tokio::time::timeout(opts.admission_wait, slots.acquire_owned()).await {
+                        Ok(Ok(slot)) => slot,
+                        _ => {
+                            conn.metrics.connection_closed(Closed::RefusedAtLimit);
+                            refusals.warn(|suppressed| {
+                                tracing::warn!(
+                                    %peer,
+                                    max_connections = opts.max_connections,
+                                    refused_since_last_warning = suppressed,
+                                    "connection refused: too many open connections"
+                                );
+                            });
+                            return;
+                        }
+                    }
                 }
             };
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(opts.header_read_timeout)
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-            tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(err) = res {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error");
-                    }
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    if let Err(err) = conn.await {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error while draining");
-                    }
-                }
-            }
+            let metrics = conn.metrics.clone();
+            metrics.connection_opened();
+            conn.serve(tcp, peer, stop).await;
+            metrics.connection_ended();
+            drop(slot);
         });
     }
     drop(listener);
@@ -115,6 +165,264 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("drain timeout reached; closing remaining connections");
+    }
+}
+
+/// What one connection task needs.
+struct Connection {
+    acceptor: TlsAcceptor,
+    app: Router,
+    opts: ServeOptions,
+    metrics: Metrics,
+    shed: Arc<Notify>,
+}
+
+impl Connection {
+    async fn serve(
+        self,
+        tcp: TcpStream,
+        peer: std::net::SocketAddr,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let activity = Arc::new(Activity::new());
+        let tcp = Watched {
+            inner: tcp,
+            activity: activity.clone(),
+        };
+        let tls = match tokio::time::timeout(self.opts.handshake_timeout, self.acceptor.accept(tcp))
+            .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                self.metrics.connection_closed(Closed::HandshakeFailed);
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                self.metrics.connection_closed(Closed::HandshakeTimeout);
+                return;
+            }
+        };
+        // No reset to IDLE here: the handshake's first byte started the header clock, so the
+        // handshake and the first request's header together get `header_read_timeout`. (A
+        // reset would also lose a header whose bytes rustls read along with the handshake.)
+        let app = self.app;
+        let service_activity = activity.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            // hyper calls the service once the whole header has been read.
+            service_activity.set(BUSY);
+            let activity = service_activity.clone();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(req).await;
+                activity.set(IDLE);
+                response
+            }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .keep_alive(true)
+            // hyper's timer runs from when it starts waiting for a header, idle time
+            // included: it is the idle timeout; the watchdog below is the header timeout.
+            .header_read_timeout(self.opts.idle_timeout)
+            .serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            res = conn.as_mut() => match res {
+                Ok(()) => {}
+                Err(err) if err.is_timeout() => self.metrics.connection_closed(Closed::IdleTimeout),
+                Err(err) => tracing::debug!(%peer, error = %err, "connection ended with an error"),
+            },
+            closed = watchdog(&activity, self.opts.header_read_timeout, &self.shed) => {
+                tracing::debug!(%peer, reason = closed.as_str(), "connection closed");
+                self.metrics.connection_closed(closed);
+            }
+            _ = stop.changed() => {
+                conn.as_mut().graceful_shutdown();
+                if let Err(err) = conn.await {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error while draining");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the connection must be closed: a request header pending for longer than
+/// `header_timeout`, or a shed request while no request is in progress.
+async fn watchdog(activity: &Activity, header_timeout: Duration, shed: &Notify) -> Closed {
+    loop {
+        // Re-evaluated on every wake-up: a header that started, a deadline, a shed request.
+        let deadline = activity.head_since().map(|since| since + header_timeout);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Closed::HeaderTimeout;
+        }
+        let at_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = activity.head_started.notified() => {}
+            () = at_deadline => {}
+            () = shed.notified() => {
+                if activity.phase.load(Ordering::Acquire) == IDLE {
+                    return Closed::IdleShed;
+                }
+                if activity.head_since().is_some_and(|since| since.elapsed() >= SLOW_AT_THE_CAP) {
+                    return Closed::SlowShed;
+                }
+            }
+        }
+    }
+}
+
+/// At the cap, a connection whose pending header (or handshake) began this long ago is closed
+/// to make room: real clients (the apiserver) send a request's header at once.
+const SLOW_AT_THE_CAP: Duration = Duration::from_secs(1);
+
+/// No request in progress (keep-alive idle after a response).
+const IDLE: u8 = 0;
+/// Bytes of a request (or of the TLS handshake before the first one) arrived; the header is
+/// not complete yet.
+const HEAD: u8 = 1;
+/// The header is complete; the request is being answered.
+const BUSY: u8 = 2;
+
+/// Where one connection is in its request cycle: raw bytes arriving while idle start a
+/// header ([`Watched`]); the service marks the request busy and, once answered, idle.
+struct Activity {
+    phase: AtomicU8,
+    /// Milliseconds since `epoch` at which the pending header's first byte arrived.
+    head_since_ms: AtomicU64,
+    epoch: Instant,
+    head_started: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            phase: AtomicU8::new(IDLE),
+            head_since_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            head_started: Notify::new(),
+        }
+    }
+
+    fn set(&self, phase: u8) {
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    fn bytes_arrived(&self) {
+        if self.phase.load(Ordering::Acquire) != IDLE {
+            return;
+        }
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.head_since_ms.store(ms, Ordering::Release);
+        if self
+            .phase
+            .compare_exchange(IDLE, HEAD, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.head_started.notify_one();
+        }
+    }
+
+    /// When the pending header's first byte arrived; `None` when no header is pending.
+    fn head_since(&self) -> Option<Instant> {
+        (self.phase.load(Ordering::Acquire) == HEAD)
+            .then(|| self.epoch + Duration::from_millis(self.head_since_ms.load(Ordering::Acquire)))
+    }
+}
+
+/// The TCP stream, reporting every read that brought bytes to its [`Activity`].
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// A warning logged at most once per `every`; the calls in between are counted and handed to
+/// the next one.
+struct RateLimitedWarning {
+    every: Duration,
+    start: Instant,
+    /// Milliseconds since `start` of the last warning, `u64::MAX` before the first.
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RateLimitedWarning {
+    fn new(every: Duration) -> Self {
+        RateLimitedWarning {
+            every,
+            start: Instant::now(),
+            last_ms: AtomicU64::new(u64::MAX),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls `log(suppressed_since_last)` if the last warning is older than `every`.
+    fn warn(&self, log: impl FnOnce(u64)) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let last = self.last_ms.load(Ordering::Acquire);
+        let every = u64::try_from(self.every.as_millis()).unwrap_or(u64::MAX);
+        let due = last == u64::MAX || now.saturating_sub(last) >= every;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            log(self.suppressed.swap(0, Ordering::AcqRel));
+        } else {
+            self.suppressed.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -140,5 +448,48 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("received Ctrl-C"),
         () = term => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_is_logged_once_per_period_and_counts_the_rest() {
+        let w = RateLimitedWarning::new(Duration::from_secs(3600));
+        let mut logged = Vec::new();
+        for _ in 0..5 {
+            w.warn(|n| logged.push(n));
+        }
+        assert_eq!(logged, vec![0]);
+        let w = RateLimitedWarning::new(Duration::ZERO);
+        let mut logged = Vec::new();
+        w.warn(|n| logged.push(n));
+        w.warn(|n| logged.push(n));
+        assert_eq!(logged, vec![0, 0]);
+    }
+
+    #[test]
+    fn bytes_start_a_header_only_while_idle() {
+        let a = Activity::new();
+        assert_eq!(a.head_since(), None);
+        a.bytes_arrived();
+        let since = a.head_since().expect("a header is pending");
+        a.bytes_arrived();
+        assert_eq!(a.head_since(), Some(since), "more bytes of the same header");
+        a.set(BUSY);
+        a.bytes_arrived();
+        assert_eq!(a.head_since(), None, "a request body is not a header");
+        a.set(IDLE);
+        assert_eq!(a.head_since(), None);
+    }
+
+    #[test]
+    fn defaults_close_half_sent_headers_before_idle_connections() {
+        let o = ServeOptions::default();
+        assert_eq!(o.header_read_timeout, Duration::from_secs(30));
+        assert!(o.idle_timeout > Duration::from_secs(90));
+        assert_eq!(o.max_connections, 1000);
     }
 }

@@ -40,6 +40,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HttpConn<S> {
         self.read_response().await
     }
 
+    /// Writes `bytes` as they are (a partial request, a byte of one).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
+    }
+
     async fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 16 * 1024];
         let n = self.stream.read(&mut chunk).await?;
