@@ -325,8 +325,13 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// Starts sts-webhook as deploy/base's ServiceAccount, with only the ClusterRole that
+    /// deploy/base grants it (crate::rbac), and registers it.
     async fn start_webhook(&mut self, opts: WebhookOptions) -> Result<()> {
-        let mut runner = WebhookRunner::new(opts, &self.dir, &self.pki, &self.kubeconfig)?;
+        let kubeconfig = self.dir.join("sts-webhook.kubeconfig");
+        crate::rbac::webhook_kubeconfig(&self.client, &self.pki, self.api_port, &kubeconfig)
+            .await?;
+        let mut runner = WebhookRunner::new(opts, &self.dir, &self.pki, &kubeconfig)?;
         runner.start().await?;
         runner.register(&self.client).await?;
         self.webhook = Some(runner);

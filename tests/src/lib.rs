@@ -13,6 +13,7 @@ pub mod error;
 pub mod https;
 pub mod node;
 pub mod process;
+pub mod rbac;
 pub mod resize;
 pub mod sys;
 pub mod webhook;
