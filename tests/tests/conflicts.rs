@@ -117,7 +117,17 @@ async fn rollback_refuses_when_the_spec_changed_after_the_diff() -> Result<()> {
         prompt.asked
     );
     let theirs = "registry.k8s.io/pause:3.8";
-    let written = ns.set_image(name, "main", theirs).await?;
+    let other = PatchParams {
+        field_manager: Some("other-writer".into()),
+        ..PatchParams::default()
+    };
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [
+        { "name": "main", "image": theirs }
+    ] } } } });
+    let written = ns
+        .sts()
+        .patch(name, &other, &Patch::Strategic(&patch))
+        .await?;
     let out = prompt.answer("yes", ns.timeout()).await?;
     ensure!(
         out.code == Some(1),
@@ -134,6 +144,7 @@ async fn rollback_refuses_when_the_spec_changed_after_the_diff() -> Result<()> {
     );
     ensure!(
         out.stderr.contains(&expected)
+            && out.stderr.contains("other-writer")
             && out
                 .stderr
                 .contains("nothing was changed. Run the command again to see the new diff."),

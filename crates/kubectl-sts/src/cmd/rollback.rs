@@ -231,16 +231,31 @@ fn show(generation: Option<i64>) -> String {
     generation.map_or_else(|| "?".into(), |g| g.to_string())
 }
 
-/// The field manager of the newest write to the object itself (not its status), from
-/// `metadata.managedFields`.
+/// The field manager(s) of the newest write that owns fields of the spec, from
+/// `metadata.managedFields` ("a or b" when several share its time: it has a resolution of one
+/// second). Owning `f:spec` is the test, not `subresource`: servers before 1.22 record the
+/// controller's status writes without one.
 fn last_writer(sts: &StatefulSet) -> Option<String> {
-    sts.metadata
+    let spec_writers: Vec<_> = sts
+        .metadata
         .managed_fields
         .as_ref()?
         .iter()
-        .filter(|m| m.subresource.as_deref().is_none_or(str::is_empty))
-        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
-        .and_then(|m| m.manager.clone())
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .collect();
+    let newest = spec_writers.iter().filter_map(|m| m.time.as_ref()).max()?;
+    let mut names: Vec<&str> = spec_writers
+        .iter()
+        .filter(|m| m.time.as_ref() == Some(newest))
+        .filter_map(|m| m.manager.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    (!names.is_empty()).then(|| names.join(" or "))
 }
 
 /// The patch sent: the revision's data as kubectl sends it, plus the resourceVersion we read,
