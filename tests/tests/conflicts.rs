@@ -163,3 +163,129 @@ async fn rollback_refuses_when_the_spec_changed_after_the_diff() -> Result<()> {
     eprintln!("refused: exit 1: {}", out.stderr.trim());
     Ok(())
 }
+
+/// `orphans --delete` where one of two deletions is refused by the real server (the user may
+/// delete only one of the claims, by RBAC `resourceNames`): each claim gets its own result
+/// row, the refused one says why, the other is deleted, exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_delete_reports_each_failure_and_exits_1() -> Result<()> {
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::PostParams;
+
+    let ns = TestNs::new("orphans-partial").await?;
+    let name = "pf";
+    ns.create_sts(&StsFixture::new(name, 3).claim_template("data").build())
+        .await?;
+    ns.wait_rollout_complete(name, 3).await?;
+    ns.scale(name, 1).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+    let (allowed, refused) = (format!("data-{name}-1"), format!("data-{name}-2"));
+
+    // A user who may read everything orphans reads, and delete only `allowed`.
+    let user = "orphan-cleaner";
+    let pp = PostParams::default();
+    ns.api::<ServiceAccount>()
+        .create(
+            &pp,
+            &serde_json::from_value(json!({ "metadata": { "name": user } }))?,
+        )
+        .await?;
+    let role: Role = serde_json::from_value(json!({
+        "metadata": { "name": user },
+        "rules": [
+            { "apiGroups": ["apps"], "resources": ["statefulsets", "controllerrevisions"], "verbs": ["get", "list"] },
+            { "apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["get", "list"] },
+            { "apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["delete"], "resourceNames": [allowed] },
+        ],
+    }))?;
+    ns.api::<Role>().create(&pp, &role).await?;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": user },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user },
+        "subjects": [{ "kind": "ServiceAccount", "name": user, "namespace": ns.name }],
+    }))?;
+    ns.api::<RoleBinding>().create(&pp, &binding).await?;
+    let request =
+        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 3600 } }))?;
+    let token = ns
+        .api::<ServiceAccount>()
+        .create_token_request(user, &pp, &request)
+        .await?
+        .status
+        .map(|s| s.token)
+        .context("TokenRequest gave no token")?;
+    // The admin kubeconfig with its user replaced by the token.
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&ns.env.kubeconfig)?)?;
+    for u in config["users"]
+        .as_sequence_mut()
+        .context("kubeconfig users")?
+    {
+        u["user"] = serde_yaml::to_value(json!({ "token": token }))?;
+    }
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("cleaner");
+    std::fs::write(&kubeconfig, serde_yaml::to_string(&config)?)?;
+
+    // RBAC is cached by the authorizer for a moment; the first LIST may still be refused.
+    let out = eventually(
+        "the cleaner's permissions to apply",
+        ns.timeout(),
+        || async {
+            let out = std::process::Command::new(&ns.env.kubectl_sts)
+                .args(["orphans", name, "--delete", "--yes", "-n", &ns.name])
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .env("NO_COLOR", "1")
+                .env_remove("KUBECONFIG")
+                .output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if stdout.contains("Deleted") || stdout.contains("Failed") {
+                Ok(Probe::Done((out.status.code(), stdout, stderr)))
+            } else {
+                Ok(Probe::NotYet(format!("{stdout}{stderr}")))
+            }
+        },
+    )
+    .await?;
+    let (code, stdout, stderr) = out;
+    ensure!(
+        code == Some(1),
+        "a partial failure should exit 1, got {code:?}\n{stdout}\n{stderr}"
+    );
+    // The result rows (the table of orphans above them lists the same claims).
+    let result = |claim: &str, action: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(claim) && l.contains(action))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (deleted, failed) = (result(&allowed, "Deleted"), result(&refused, "Failed"));
+    ensure!(
+        deleted.contains("Deleted"),
+        "{allowed} should be Deleted:\n{stdout}"
+    );
+    ensure!(
+        failed.contains("Failed")
+            && failed.contains(&format!(
+                "forbidden: you may not delete persistentvolumeclaims in namespace \"{}\"",
+                ns.name
+            )),
+        "{refused} should be Failed, saying it was forbidden:\n{stdout}"
+    );
+    ensure!(
+        stderr.contains("error: 1 claim deletion(s) failed; see the results above"),
+        "{stderr}"
+    );
+    ns.wait_gone::<PersistentVolumeClaim>(&allowed).await?;
+    let kept = ns.pvcs().get(&refused).await?;
+    ensure!(
+        kept.metadata.deletion_timestamp.is_none(),
+        "{refused} must not be deleted"
+    );
+    eprintln!("partial failure: exit 1\n{stdout}{stderr}");
+    Ok(())
+}
