@@ -289,3 +289,188 @@ async fn orphans_delete_reports_each_failure_and_exits_1() -> Result<()> {
     eprintln!("partial failure: exit 1\n{stdout}{stderr}");
     Ok(())
 }
+
+/// A loopback HTTP proxy to the real API server (through the test's admin client), for
+/// `kubectl-sts --kubeconfig <proxy>`: before it forwards a DELETE of `claim`, it labels that
+/// claim through the real API, so the DELETE's resourceVersion precondition, read by the
+/// plugin's re-check a moment earlier, no longer holds and the real server answers 409.
+async fn conflicting_proxy(ns: &TestNs, claim: String) -> Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let client = ns.client.clone();
+    let pvcs = ns.pvcs();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (client, pvcs, claim) = (client.clone(), pvcs.clone(), claim.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let mut lines = head.split("\r\n");
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let (method, target) = (
+                        first.next().unwrap_or("GET").to_string(),
+                        first.next().unwrap_or("/").to_string(),
+                    );
+                    let mut content_type = None;
+                    let mut len = 0usize;
+                    for l in lines {
+                        if let Some((k, v)) = l.split_once(':') {
+                            match k.trim().to_ascii_lowercase().as_str() {
+                                "content-length" => len = v.trim().parse().unwrap_or(0),
+                                "content-type" => content_type = Some(v.trim().to_string()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    while buf.len() < head_end + len {
+                        let mut chunk = [0u8; 8192];
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = buf[head_end..head_end + len].to_vec();
+                    buf.drain(..head_end + len);
+                    if method == "DELETE"
+                        && target.split('?').next().is_some_and(|p| {
+                            p.ends_with(&format!("/persistentvolumeclaims/{claim}"))
+                        })
+                    {
+                        let label = json!({"metadata": {"labels": {"touched-by": "other-writer"}}});
+                        let _ = pvcs
+                            .patch(&claim, &PatchParams::default(), &Patch::Merge(&label))
+                            .await;
+                    }
+                    let mut req = http::Request::builder()
+                        .method(method.as_str())
+                        .uri(&target);
+                    if let Some(ct) = &content_type {
+                        req = req.header("content-type", ct);
+                    }
+                    let Ok(req) = req.body(kube::client::Body::from(body)) else {
+                        return;
+                    };
+                    let Ok(resp) = client.send(req).await else {
+                        return;
+                    };
+                    let status = resp.status();
+                    let ct = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_string();
+                    let Ok(bytes) = resp.into_body().collect_bytes().await else {
+                        return;
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {} {}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap_or(""),
+                        bytes.len()
+                    );
+                    if conn.write_all(head.as_bytes()).await.is_err()
+                        || conn.write_all(&bytes).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(url)
+}
+
+/// `orphans --delete` meets a real 409: the claim changes between the plugin's re-check and its
+/// DELETE (the proxy above writes it at that moment). That claim is reported Failed with the
+/// server's message and kept (with the other writer's label); the other orphan is deleted as
+/// confirmed; exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_delete_meets_a_real_conflict_and_keeps_that_claim() -> Result<()> {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let ns = TestNs::new("orphans-conflict").await?;
+    let name = "oc";
+    ns.create_sts(&StsFixture::new(name, 3).claim_template("data").build())
+        .await?;
+    ns.wait_rollout_complete(name, 3).await?;
+    ns.scale(name, 1).await?;
+    ns.wait_rollout_complete(name, 1).await?;
+    let (changed, other) = (format!("data-{name}-1"), format!("data-{name}-2"));
+    let uid_before = ns.pvcs().get(&changed).await?.metadata.uid;
+
+    let url = conflicting_proxy(&ns, changed.clone()).await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("proxy");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    server: {url}\nusers:\n- name: u\n  user:\n    token: the-proxy-authenticates\ncontexts:\n- name: proxy\n  context:\n    cluster: proxy\n    user: u\ncurrent-context: proxy\n"
+        ),
+    )?;
+    let out = tokio::process::Command::new(&ns.env.kubectl_sts)
+        .args(["orphans", name, "--delete", "--yes", "-n", &ns.name])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(ns.timeout(), out).await??;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    ensure!(
+        out.status.code() == Some(1),
+        "a conflict should exit 1, got {:?}\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    let failed = stdout
+        .lines()
+        .find(|l| l.contains(&changed) && l.contains("Failed"))
+        .with_context(|| format!("{changed} should be Failed:\n{stdout}"))?;
+    ensure!(
+        failed.contains(
+            "not deleted: it changed between the re-check and the delete (the server refused the UID/resourceVersion precondition, HTTP 409)"
+        ) && failed.contains(&format!("Operation cannot be fulfilled on PersistentVolumeClaim \"{changed}\": the ResourceVersion in the precondition")),
+        "the row should say what happened, with the server's message: {failed}"
+    );
+    ensure!(
+        stdout
+            .lines()
+            .any(|l| l.contains(&other) && l.contains("Deleted")),
+        "{other} should be deleted as confirmed:\n{stdout}"
+    );
+    ensure!(
+        stderr.contains("error: 1 claim deletion(s) failed; see the results above"),
+        "{stderr}"
+    );
+    let kept = ns.pvcs().get(&changed).await?;
+    ensure!(
+        kept.metadata.deletion_timestamp.is_none()
+            && kept.metadata.uid == uid_before
+            && kept
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("touched-by"))
+                == Some(&"other-writer".to_string()),
+        "{changed} should be kept as the other writer left it: {:?}",
+        kept.metadata
+    );
+    ns.wait_gone::<PersistentVolumeClaim>(&other).await?;
+    eprintln!("orphans conflict: exit 1\n{stdout}{stderr}");
+    Ok(())
+}
