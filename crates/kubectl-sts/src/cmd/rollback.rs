@@ -499,7 +499,6 @@ Rolling back StatefulSet default/web to revision 2 (web-7b8c9d6f5).
         // The spec changed (generation bumped): not what the user confirmed.
         let mut read = read;
         read.metadata.generation = Some(2);
-        let mut status_only = status_only;
         status_only.metadata.generation = Some(2);
         let mut respecced = status_only.clone();
         respecced.metadata.generation = Some(3);
