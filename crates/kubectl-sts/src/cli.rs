@@ -108,6 +108,18 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = crate::collect::PAGE_SIZE, value_name = "N")]
     pub chunk_size: u32,
 
+    /// How long to wait for the server to answer each request (kubectl's flag): a duration
+    /// like 5s, 1m or 1m30s, a bare number of seconds, or 0 for no limit. Each attempt of a
+    /// throttled request that is retried gets the whole time again.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value = "0",
+        value_parser = parse_request_timeout
+    )]
+    pub request_timeout: std::time::Duration,
+
     /// More logging: -v logs every API request, -vv also the client's internals.
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -217,6 +229,22 @@ pub fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
     if value.is_negative() {
         return Err(format!("{text:?} is negative"));
     }
+    Ok(value)
+}
+
+/// `--request-timeout`, as kubectl reads it (`k8s.io/client-go/tools/clientcmd`): a bare
+/// integer is seconds, anything else a duration ([`parse_duration`]); zero means no timeout.
+pub fn parse_request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let value = match text.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => {
+            let d = parse_duration(text).map_err(|e| {
+                format!("{e}; give an integer number of seconds or a duration with a unit (e.g. 1s, 2m, 3h)")
+            })?;
+            std::time::Duration::try_from(d).map_err(|e| format!("{text:?}: {e}"))?
+        }
+    };
     Ok(value)
 }
 
@@ -369,6 +397,40 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn request_timeout_reads_like_kubectls() {
+        use std::time::Duration;
+        let timeout = |args: &[&str]| {
+            parse(args).map(|c| Some(c.global.request_timeout).filter(|d| !d.is_zero()))
+        };
+        assert_eq!(timeout(&["list"]).unwrap(), None, "default 0: no timeout");
+        assert_eq!(timeout(&["list", "--request-timeout", "0"]).unwrap(), None);
+        assert_eq!(timeout(&["list", "--request-timeout=0s"]).unwrap(), None);
+        assert_eq!(
+            timeout(&["list", "--request-timeout", "5"]).unwrap(),
+            Some(Duration::from_secs(5)),
+            "a bare number is seconds, as kubectl"
+        );
+        assert_eq!(
+            timeout(&["--request-timeout=1m", "list"]).unwrap(),
+            Some(Duration::from_secs(60)),
+            "global: before the command too"
+        );
+        assert_eq!(
+            timeout(&["list", "--request-timeout", "1m30s"]).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            timeout(&["list", "--request-timeout", "250ms"]).unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        for bad in ["-1", "-5s", "soon", "5x"] {
+            let err = parse_request_timeout(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad}");
+        }
+        assert!(timeout(&["list", "--request-timeout", "soon"]).is_err());
     }
 
     #[test]

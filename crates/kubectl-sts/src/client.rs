@@ -14,8 +14,10 @@
 //!
 //! The webhook keeps rustls (it builds its client with `kube::Client::try_from`); the plugin
 //! assembles the same middleware stack as kube's default client (base URI, auth incl. exec
-//! plugins and token refresh, extra headers, retry of 429/503/504, timeouts) around an OpenSSL
-//! connector, so the choice does not depend on Cargo feature unification in the workspace.
+//! plugins and token refresh, extra headers, timeouts) around an OpenSSL connector, so the
+//! choice does not depend on Cargo feature unification in the workspace. Two layers are the
+//! plugin's own: the retry of throttled requests ([`crate::retry::ThrottleRetry`], bounded,
+//! honouring `Retry-After`) and `--request-timeout` on each attempt.
 
 use std::net::IpAddr;
 
@@ -24,23 +26,30 @@ use hyper_timeout::TimeoutConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
-use kube::client::retry::RetryPolicy;
 use kube::{Client, Config};
 use openssl::ssl::{ConnectConfiguration, SslConnectorBuilder, SslVerifyMode};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509CheckFlags, X509VerifyFlags};
+use std::time::Duration;
+
 use tower::retry::RetryLayer;
+use tower::timeout::TimeoutLayer;
 use tower::{BoxError, ServiceBuilder};
 
 use crate::error::{Error, Result};
+use crate::retry::{RequestTimedOut, ThrottleRetry};
 
-/// A client for `config`'s API server over OpenSSL.
+/// A client for `config`'s API server over OpenSSL. `request_timeout` (`--request-timeout`;
+/// `None` = no limit) bounds each attempt of each request until the response's headers
+/// arrive; when it passes, the request fails with [`RequestTimedOut`] (as a
+/// `kube::Error::Service`), which [`crate::collect::map_kube_error`] turns into
+/// [`Error::RequestTimeout`].
 ///
 /// Errors: [`Error::Client`] when the kubeconfig's credentials cannot be used (unreadable key,
 /// failing exec plugin set-up), [`Error::Tls`] when its certificates cannot be loaded,
 /// [`Error::UnsupportedProxy`] when it sets `proxy-url` (not supported yet; nothing is sent).
-pub fn build(config: &Config) -> Result<Client> {
+pub fn build(config: &Config, request_timeout: Option<Duration>) -> Result<Client> {
     let server = config.cluster_url.to_string();
     if let Some(proxy) = &config.proxy_url {
         return Err(Error::UnsupportedProxy {
@@ -80,8 +89,15 @@ pub fn build(config: &Config) -> Result<Client> {
         .option_layer(
             config
                 .default_retry
-                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+                .then(|| RetryLayer::new(ThrottleRetry::new())),
         )
+        .map_err(move |e: BoxError| match request_timeout {
+            Some(after) if e.is::<tower::timeout::error::Elapsed>() => {
+                BoxError::from(RequestTimedOut { after })
+            }
+            _ => e,
+        })
+        .option_layer(request_timeout.map(TimeoutLayer::new))
         .option_layer(config.auth_layer().map_err(client_err)?)
         .layer(config.extra_headers_layer().map_err(client_err)?)
         .map_err(BoxError::from)
@@ -166,6 +182,10 @@ impl PerConnection {
 mod tests {
     use super::*;
 
+    fn build_plain(config: &Config) -> Result<Client> {
+        build(config, None)
+    }
+
     fn config_with_roots(roots: Option<Vec<Vec<u8>>>) -> Config {
         let mut config = Config::new("https://127.0.0.1:6443".parse().expect("URL"));
         config.root_cert = roots;
@@ -174,14 +194,14 @@ mod tests {
 
     #[test]
     fn certificate_authority_data_without_a_certificate_is_named() {
-        let err = build(&config_with_roots(Some(Vec::new())))
+        let err = build_plain(&config_with_roots(Some(Vec::new())))
             .err()
             .expect("refused");
         assert_eq!(
             err.to_string(),
             "cannot set up TLS for https://127.0.0.1:6443/: the cluster's certificate-authority(-data) holds no PEM certificate"
         );
-        let err = build(&config_with_roots(Some(vec![b"not DER".to_vec()])))
+        let err = build_plain(&config_with_roots(Some(vec![b"not DER".to_vec()])))
             .err()
             .expect("refused");
         // A block that is not a certificate: kube's connector builder already refuses it.
@@ -193,7 +213,7 @@ mod tests {
     fn a_proxy_url_is_refused_before_anything_is_sent() {
         let mut config = config_with_roots(None);
         config.proxy_url = Some("http://proxy:3128".parse().expect("URL"));
-        let err = build(&config).err().expect("refused");
+        let err = build_plain(&config).err().expect("refused");
         assert!(matches!(err, Error::UnsupportedProxy { .. }), "{err}");
     }
 }

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use crate::Context;
 use crate::error::{Error, Scope};
+use crate::retry::{RequestTimedOut, Throttled};
 
 /// Default page size for LIST requests (kubectl's `--chunk-size` default): large enough that
 /// most clusters need one page, small enough to keep each response bounded.
@@ -273,6 +274,27 @@ pub fn map_kube_error(
     server: &str,
     name: Option<&str>,
 ) -> Error {
+    // The plugin's own client layers (crate::retry): throttled to the end, or timed out.
+    if let kube::Error::Service(e) = &err {
+        if let Some(throttled) = find::<Throttled>(e.as_ref()) {
+            return Error::Throttled {
+                server: server.to_string(),
+                verb,
+                resource: resource.to_string(),
+                scope,
+                source: throttled.clone(),
+            };
+        }
+        if let Some(timed_out) = find::<RequestTimedOut>(e.as_ref()) {
+            return Error::RequestTimeout {
+                server: server.to_string(),
+                verb,
+                resource: resource.to_string(),
+                scope,
+                source: timed_out.clone(),
+            };
+        }
+    }
     match err {
         kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
             server: server.to_string(),
@@ -332,6 +354,20 @@ pub fn map_kube_error(
             detail: error_chain(&other),
         },
     }
+}
+
+/// The first error of type `T` in `err`'s source chain, `err` itself included.
+fn find<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// OpenSSL's reason when the server's certificate did not verify: its error reads

@@ -62,7 +62,9 @@ impl Context {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = crate::client::build(&config)?;
+        // `--request-timeout=0` (the default): no limit, as kubectl.
+        let request_timeout = Some(args.request_timeout).filter(|d| !d.is_zero());
+        let client = crate::client::build(&config, request_timeout)?;
         Ok(Self {
             client,
             server,

@@ -103,6 +103,33 @@ pub enum Error {
         detail: String,
     },
 
+    /// Every attempt the retry policy allowed was throttled (429) or found the server
+    /// unavailable ([`crate::retry`] states the bounds).
+    #[error(
+        "failed to {verb} {resource} {scope} at {server}: {source}\nhint: the server is overloaded or limits this client (API priority and fairness); try again later"
+    )]
+    Throttled {
+        server: String,
+        verb: &'static str,
+        resource: String,
+        scope: Scope,
+        #[source]
+        source: crate::retry::Throttled,
+    },
+
+    /// `--request-timeout` passed before the server answered.
+    #[error(
+        "the API server at {server} did not answer ({verb} {resource} {scope}): {source}\nhint: raise --request-timeout, or pass --request-timeout=0 for no limit"
+    )]
+    RequestTimeout {
+        server: String,
+        verb: &'static str,
+        resource: String,
+        scope: Scope,
+        #[source]
+        source: crate::retry::RequestTimedOut,
+    },
+
     #[error("forbidden: you may not {verb} {resource} {scope}: {message}")]
     Forbidden {
         verb: &'static str,

@@ -14,6 +14,7 @@ pub mod output;
 pub mod printer;
 pub mod prompt;
 pub mod render;
+pub mod retry;
 pub mod target;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -300,7 +300,7 @@ async fn delete_claim(ctx: &Context, item: &OrphanItem, dry_run: DryRun) -> Dele
         Err(kube::Error::Api(status)) if status.is_conflict() => result(
             Action::Failed,
             format!(
-                "changed between the re-check and the delete (UID/resourceVersion precondition failed): {}",
+                "not deleted: it changed between the re-check and the delete (the server refused the UID/resourceVersion precondition, HTTP 409): {}",
                 status.message
             ),
         ),

@@ -104,18 +104,21 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
                     &fresh.revisions,
                     args,
                 ) {
-                    Some(fresh_body) => {
+                    Ok(fresh_body) => {
                         debug!(
                             resource_version = ?fresh.statefulset.metadata.resource_version,
                             "the StatefulSet changed only outside its spec; retrying the same rollback"
                         );
                         body = fresh_body;
                     }
-                    None => return Err(modified_error(ns, &history.statefulset)),
+                    Err(what) => return Err(modified_error(ns, &history.statefulset, &what)),
                 }
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                return Err(modified_error(ns, &history.statefulset));
+                let what = format!(
+                    "it kept changing: {MAX_ATTEMPTS} attempts met a newer resourceVersion"
+                );
+                return Err(modified_error(ns, &history.statefulset, &what));
             }
             Err(e) => {
                 return Err(map_kube_error(
@@ -164,34 +167,95 @@ fn live_label(history: &History) -> String {
 /// Patch attempts when the resourceVersion precondition keeps failing for status-only writes.
 const MAX_ATTEMPTS: u32 = 4;
 
-fn modified_error(namespace: &str, name: &str) -> Error {
+/// The refusal after a 409 that is not retried; `what` says what changed (from [`replan`]).
+/// Exit code 1, like every runtime error.
+fn modified_error(namespace: &str, name: &str, what: &str) -> Error {
     Error::Other(format!(
-        "StatefulSet {namespace}/{name} was modified after it was read; nothing was changed. Run the command again to see the new diff."
+        "StatefulSet {namespace}/{name} was modified after it was read: {what}; nothing was changed. Run the command again to see the new diff."
     ))
 }
 
 /// The patch to send after a 409, when the rollback the user confirmed is still the same
 /// decision on `fresh` state: the spec was not changed (`metadata.generation` is equal; status
 /// and metadata writes do not bump it, per the API conventions), and planning again picks the
-/// same target revision with the same patch. `None` means it changed: stop.
+/// same target revision with the same patch. `Err` says what changed: stop.
 fn replan(
     read: &StatefulSet,
     planned: &RollbackPlan<'_>,
     fresh: &StatefulSet,
     fresh_revisions: &[k8s_openapi::api::apps::v1::ControllerRevision],
     args: &RollbackArgs,
-) -> Option<Value> {
-    if read.metadata.uid != fresh.metadata.uid
-        || read.metadata.generation != fresh.metadata.generation
-    {
-        return None;
+) -> std::result::Result<Value, String> {
+    if read.metadata.uid != fresh.metadata.uid {
+        return Err("it was deleted and created again (another UID)".into());
     }
-    let history = History::new(fresh, fresh_revisions).ok()?;
-    let again = history.plan_rollback(args.to_revision.as_deref()).ok()?;
-    (again.target.name == planned.target.name
-        && again.patch == planned.patch
-        && !again.already_live)
-        .then(|| patch_body(&again, fresh.metadata.resource_version.as_deref()))
+    if read.metadata.generation != fresh.metadata.generation {
+        return Err(format!(
+            "its spec was changed (metadata.generation {} -> {}{})",
+            show(read.metadata.generation),
+            show(fresh.metadata.generation),
+            last_writer(fresh).map_or_else(String::new, |m| format!(", last written by {m}"))
+        ));
+    }
+    let history = History::new(fresh, fresh_revisions)
+        .map_err(|e| format!("its revision history can no longer be read ({e})"))?;
+    let again = history
+        .plan_rollback(args.to_revision.as_deref())
+        .map_err(|e| format!("its revision history changed ({e})"))?;
+    if again.target.name != planned.target.name {
+        return Err(format!(
+            "the rollback would now go to {} instead of {}",
+            again.target.label(),
+            planned.target.label()
+        ));
+    }
+    if again.already_live {
+        return Err(format!(
+            "it already runs the pod template of {}",
+            again.target.label()
+        ));
+    }
+    if again.patch != planned.patch {
+        return Err(format!(
+            "{} has another pod template now",
+            again.target.label()
+        ));
+    }
+    Ok(patch_body(
+        &again,
+        fresh.metadata.resource_version.as_deref(),
+    ))
+}
+
+fn show(generation: Option<i64>) -> String {
+    generation.map_or_else(|| "?".into(), |g| g.to_string())
+}
+
+/// The field manager(s) of the newest write that owns fields of the spec, from
+/// `metadata.managedFields` ("a or b" when several share its time: it has a resolution of one
+/// second). Owning `f:spec` is the test, not `subresource`: servers before 1.22 record the
+/// controller's status writes without one.
+fn last_writer(sts: &StatefulSet) -> Option<String> {
+    let spec_writers: Vec<_> = sts
+        .metadata
+        .managed_fields
+        .as_ref()?
+        .iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .collect();
+    let newest = spec_writers.iter().filter_map(|m| m.time.as_ref()).max()?;
+    let mut names: Vec<&str> = spec_writers
+        .iter()
+        .filter(|m| m.time.as_ref() == Some(newest))
+        .filter_map(|m| m.manager.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    (!names.is_empty()).then(|| names.join(" or "))
 }
 
 /// The patch sent: the revision's data as kubectl sends it, plus the resourceVersion we read,
@@ -433,15 +497,28 @@ Rolling back StatefulSet default/web to revision 2 (web-7b8c9d6f5).
         assert_eq!(body["metadata"]["resourceVersion"], "901");
         assert_eq!(body["spec"], patch_body(&plan, None)["spec"]);
         // The spec changed (generation bumped): not what the user confirmed.
+        let mut read = read;
+        read.metadata.generation = Some(2);
+        status_only.metadata.generation = Some(2);
         let mut respecced = status_only.clone();
-        respecced.metadata.generation = Some(read.metadata.generation.unwrap_or(0) + 1);
-        assert!(replan(&read, &plan, &respecced, &crs, &args).is_none());
+        respecced.metadata.generation = Some(3);
+        assert_eq!(
+            replan(&read, &plan, &respecced, &crs, &args).unwrap_err(),
+            "its spec was changed (metadata.generation 2 -> 3)"
+        );
         // Deleted and re-created under the same name.
         let mut recreated = status_only.clone();
         recreated.metadata.uid = Some("another".into());
-        assert!(replan(&read, &plan, &recreated, &crs, &args).is_none());
+        assert_eq!(
+            replan(&read, &plan, &recreated, &crs, &args).unwrap_err(),
+            "it was deleted and created again (another UID)"
+        );
         // The target revision is gone (history pruned): stop.
-        assert!(replan(&read, &plan, &status_only, &crs[1..], &args).is_none());
+        let pruned = replan(&read, &plan, &status_only, &crs[1..], &args).unwrap_err();
+        assert!(
+            pruned.starts_with("its revision history changed ("),
+            "{pruned}"
+        );
     }
 
     #[test]
