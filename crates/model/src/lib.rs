@@ -33,3 +33,6 @@ pub mod service_health;
 // --- test support: real-shaped object builders ---
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+
+#[cfg(test)]
+mod properties;
