@@ -27,6 +27,7 @@ pub mod resize;
 pub mod dns;
 pub mod headless;
 pub mod mutation;
+pub mod review;
 pub mod reconcile;
 pub mod service_health;
 
