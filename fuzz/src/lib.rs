@@ -15,8 +15,8 @@ use sts_model::naming::{
     split_claim_for_template, split_ordinal,
 };
 use sts_model::orphans::{attribute_claim, claim_name_splits, find_orphans};
-use sts_model::revision::template_from_data;
 use sts_model::review::{SlimReview, statefulset_of};
+use sts_model::revision::template_from_data;
 
 /// `/mutate`'s body. The webhook reads it with [`SlimReview::parse`] (the fast, borrowed
 /// reader) and falls back to kube-core's `AdmissionReview<DynamicObject>` when that fails
@@ -71,8 +71,7 @@ fn configs() -> [MutationConfig; 2] {
     [
         MutationConfig::default(),
         MutationConfig {
-            template: ServiceNameTemplate::parse("{name}-{namespace}")
-                .expect("a valid template"),
+            template: ServiceNameTemplate::parse("{name}-{namespace}").expect("a valid template"),
             ..MutationConfig::default()
         },
     ]

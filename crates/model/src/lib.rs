@@ -27,8 +27,8 @@ pub mod resize;
 pub mod dns;
 pub mod headless;
 pub mod mutation;
-pub mod review;
 pub mod reconcile;
+pub mod review;
 pub mod service_health;
 
 // --- test support: real-shaped object builders ---

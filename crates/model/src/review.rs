@@ -27,12 +27,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::headless::{OPT_OUT_LABEL, SelectorShape, StatefulSetFacts};
+use crate::mutation::RequestView;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube_core::admission::Operation as AdmissionOp;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use crate::headless::{OPT_OUT_LABEL, SelectorShape, StatefulSetFacts};
-use crate::mutation::RequestView;
 
 /// A JSON string, borrowed from the body unless it had escapes.
 ///
@@ -308,9 +308,9 @@ pub fn statefulset_of(body: &[u8]) -> Result<Option<StatefulSet>, serde_json::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mutation::{MutationConfig, mutate, mutate_request};
     use kube_core::admission::{AdmissionRequest, AdmissionReview};
     use serde_json::{Value, json};
-    use crate::mutation::{MutationConfig, mutate, mutate_request};
 
     const CREATE: &str = include_str!("../../webhook/tests/fixtures/create-statefulset.json");
 
