@@ -66,7 +66,8 @@ test-unit: nextest
 # `make fuzz` runs each target FUZZ_TIME seconds; `make test-fuzz` (part of `make test`) runs
 # each FUZZ_SMOKE_TIME seconds. New inputs go to a scratch corpus under the target directory
 # (fuzz/corpus/<target>/ holds the committed seeds and is only read); crashes are written to
-# fuzz/artifacts/<target>/ and fail the run.
+# fuzz/artifacts/<target>/ and fail the run. fuzz/<target>.dict, when there is one, is the
+# target's libFuzzer dictionary.
 FUZZ_TARGETS := mutate_body claim_names diff_json
 FUZZ_TIME ?= 60
 FUZZ_SMOKE_TIME ?= 10
@@ -89,8 +90,9 @@ fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p "$(FUZZ_SCRATCH)/$$t" && \
 	  echo "fuzz $$t for $(FUZZ_TIME) s" && \
+	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=$$t.dict; \
 	  ( $(CARGO_FUZZ) run $(FUZZ_BUILD_FLAGS) $$t "$(abspath $(FUZZ_SCRATCH))/$$t" corpus/$$t -- \
-	      -max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS) ) || exit 1; \
+	      -max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS) $$dict ) || exit 1; \
 	done
 
 test-fuzz:
