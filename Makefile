@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-live test-e2e test-reconciler lint lint-workflows cluster nextest
+.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
 
 all: build
 
@@ -30,7 +30,7 @@ control-plane:
 demo: build control-plane
 	$(BIN)/sts-demo
 
-test: test-unit test-tls-scan test-live
+test: test-unit test-tls-scan test-fuzz test-live
 
 # The release archive of this machine's platform, made as the release workflow makes it
 # (packaging/package.sh, docs/release.md): a release build for DIST_TARGET (on Linux the static
@@ -69,6 +69,45 @@ sslscan:
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends sslscan; }
+
+# Fuzzing (cargo-fuzz, libFuzzer; fuzz/ is its own crate with its own Cargo.lock, excluded
+# from the workspace). cargo-fuzz passes -Z flags (sanitizer, coverage instrumentation), which
+# need nightly; RUSTC_BOOTSTRAP=1 lets the toolchain the workspace builds with (stable) take
+# them, so CI and a developer's machine run the same compiler, nightly installed or not.
+# `make fuzz` runs each target FUZZ_TIME seconds; `make test-fuzz` (part of `make test`) runs
+# each FUZZ_SMOKE_TIME seconds. New inputs go to a scratch corpus under the target directory
+# (fuzz/corpus/<target>/ holds the committed seeds and is only read); crashes are written to
+# fuzz/artifacts/<target>/ and fail the run. fuzz/<target>.dict, when there is one, is the
+# target's libFuzzer dictionary.
+FUZZ_TARGETS := mutate_body claim_names diff_json
+FUZZ_TIME ?= 60
+FUZZ_SMOKE_TIME ?= 10
+FUZZ_SCRATCH ?= $(if $(TARGET_DIR),$(TARGET_DIR),target)/fuzz-corpus
+CARGO_FUZZ = cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+# No AddressSanitizer: the code fuzzed is safe Rust (the workspace denies unsafe_code), and
+# without it the build is faster and runs more inputs a second. Debug assertions on, so an
+# integer overflow is a crash.
+FUZZ_BUILD_FLAGS = -O --sanitizer none --debug-assertions
+# -rss_limit_mb: an input that makes either reader allocate without bound is a failure.
+FUZZ_FLAGS = -rss_limit_mb=1024 -timeout=10 -print_final_stats=1
+
+cargo-fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: cargo-fuzz
+	$(CARGO_FUZZ) build $(FUZZ_BUILD_FLAGS)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p "$(FUZZ_SCRATCH)/$$t" && \
+	  echo "fuzz $$t for $(FUZZ_TIME) s" && \
+	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=$$t.dict; \
+	  ( $(CARGO_FUZZ) run $(FUZZ_BUILD_FLAGS) $$t "$(abspath $(FUZZ_SCRATCH))/$$t" corpus/$$t -- \
+	      -max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS) $$dict ) || exit 1; \
+	done
+
+test-fuzz:
+	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SMOKE_TIME)
 
 # The e2e suite needs the plugin and webhook binaries; sts-cluster starts the control plane,
 # runs the suite with STS_E2E_* set, and exits with the suite's code (never skips).

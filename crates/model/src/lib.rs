@@ -28,8 +28,12 @@ pub mod dns;
 pub mod headless;
 pub mod mutation;
 pub mod reconcile;
+pub mod review;
 pub mod service_health;
 
 // --- test support: real-shaped object builders ---
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+
+#[cfg(test)]
+mod properties;
