@@ -456,6 +456,33 @@ impl LocalCluster {
 /// Writes an admin kubeconfig with everything embedded (no paths), usable by kubectl and kube-rs.
 pub fn write_kubeconfig(path: &Path, api_port: u16, pki: &ClusterPki) -> Result<()> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let credentials = format!(
+        "client-certificate-data: {}\n    client-key-data: {}",
+        b64(&pki.admin.cert_pem),
+        b64(&pki.admin.key_pem)
+    );
+    write_kubeconfig_as(
+        path,
+        api_port,
+        pki,
+        "sts-e2e-admin",
+        &credentials,
+        "default",
+    )
+}
+
+/// Writes a kubeconfig for the local cluster whose user `user` authenticates with
+/// `credentials` (the YAML fields under `user:`, e.g. `token: …`), default namespace
+/// `namespace`.
+pub(crate) fn write_kubeconfig_as(
+    path: &Path,
+    api_port: u16,
+    pki: &ClusterPki,
+    user: &str,
+    credentials: &str,
+    namespace: &str,
+) -> Result<()> {
+    let ca = base64::engine::general_purpose::STANDARD.encode(pki.ca.issued.cert_pem.as_bytes());
     let text = format!(
         "apiVersion: v1
 kind: Config
@@ -465,21 +492,17 @@ clusters:
     server: https://127.0.0.1:{api_port}
     certificate-authority-data: {ca}
 users:
-- name: sts-e2e-admin
+- name: {user}
   user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
+    {credentials}
 contexts:
 - name: sts-e2e
   context:
     cluster: sts-e2e
-    user: sts-e2e-admin
-    namespace: default
+    user: {user}
+    namespace: {namespace}
 current-context: sts-e2e
-",
-        ca = b64(&pki.ca.issued.cert_pem),
-        cert = b64(&pki.admin.cert_pem),
-        key = b64(&pki.admin.key_pem),
+"
     );
     std::fs::write(path, text)
         .map_err(|e| HarnessError::io(format!("cannot write {}", path.display()), e))

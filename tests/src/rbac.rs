@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -90,31 +89,14 @@ pub async fn webhook_kubeconfig(
         .status
         .map(|s| s.token)
         .ok_or_else(|| HarnessError::setup("the TokenRequest", "no token in its status"))?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
-    let text = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: sts-e2e
-  cluster:
-    server: https://127.0.0.1:{api_port}
-    certificate-authority-data: {ca}
-users:
-- name: {namespace}-{name}
-  user:
-    token: {token}
-contexts:
-- name: sts-e2e
-  context:
-    cluster: sts-e2e
-    user: {namespace}-{name}
-    namespace: {namespace}
-current-context: sts-e2e
-",
-        ca = b64(&pki.ca.issued.cert_pem),
-    );
-    std::fs::write(path, text)
-        .map_err(|e| HarnessError::io(format!("cannot write {}", path.display()), e))
+    crate::cluster::write_kubeconfig_as(
+        path,
+        api_port,
+        pki,
+        &format!("{namespace}-{name}"),
+        &format!("token: {token}"),
+        namespace,
+    )
 }
 
 #[cfg(test)]

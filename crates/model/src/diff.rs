@@ -79,10 +79,7 @@ pub fn unified_text(from_label: &str, from: &str, to_label: &str, to: &str) -> T
     let text = if added + removed == 0 {
         String::new()
     } else {
-        diff.unified_diff()
-            .context_radius(CONTEXT_LINES)
-            .header(from_label, to_label)
-            .to_string()
+        unified_hunks(&diff, from_label, to_label)
     };
     TemplateDiff {
         from: from_label.to_string(),
@@ -91,6 +88,53 @@ pub fn unified_text(from_label: &str, from: &str, to_label: &str, to: &str) -> T
         added,
         removed,
     }
+}
+
+/// The unified diff text (`---`/`+++` headers, then hunks with CONTEXT_LINES of context), with
+/// hunk ranges as GNU diff writes them (`start,len`, `,1` omitted, an empty side starting at the
+/// line before). Written here rather than by similar's `unified_diff()`, whose 2.7 headers are
+/// wrong for some hunks (`@@ -1 +2 @@` over a hunk of 2 old and 2 new lines, found by the
+/// property `diff_of_json_values_applied_to_a_gives_b`).
+fn unified_hunks(diff: &TextDiff<'_, '_, '_, str>, from_label: &str, to_label: &str) -> String {
+    use std::fmt::Write as _;
+    let range = |start: usize, len: usize| match len {
+        0 => format!("{start},0"),
+        1 => format!("{}", start + 1),
+        _ => format!("{},{len}", start + 1),
+    };
+    let mut out = format!("--- {from_label}\n+++ {to_label}\n");
+    for group in diff.grouped_ops(CONTEXT_LINES) {
+        // Over all ops, not first..last: similar can place an insert's (empty) old range
+        // before the end of the equal run that precedes it.
+        let span = |r: fn(&similar::DiffOp) -> std::ops::Range<usize>| {
+            let start = group.iter().map(|op| r(op).start).min().unwrap_or(0);
+            let end = group.iter().map(|op| r(op).end).max().unwrap_or(start);
+            start..end
+        };
+        let old = span(similar::DiffOp::old_range);
+        let new = span(similar::DiffOp::new_range);
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
+            range(old.start, old.len()),
+            range(new.start, new.len())
+        );
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let tag = match change.tag() {
+                    ChangeTag::Equal => ' ',
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                };
+                out.push(tag);
+                out.push_str(change.value());
+                if change.missing_newline() {
+                    out.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Unified diff between two pod templates rendered as sorted YAML.
@@ -134,6 +178,16 @@ mod tests {
 
     fn template(image: &str) -> PodTemplateSpec {
         template_from_data(&stored(image)).unwrap()
+    }
+
+    #[test]
+    fn hunk_ranges_count_the_lines_of_the_hunk() {
+        // Found by the property test: similar 2.7 wrote `@@ -1 +2 @@` here.
+        let d = unified_text("a", "- 0\n- false\n", "b", "- false\n- false\n");
+        assert_eq!(
+            d.text,
+            "--- a\n+++ b\n@@ -1,2 +1,2 @@\n-- 0\n - false\n+- false\n"
+        );
     }
 
     #[test]

@@ -137,13 +137,7 @@ fn main() {
         return;
     }
     let opts = parse_opts(&args);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = certs::Ca::new("bench CA");
-    let leaf = ca.leaf("bench");
-    let cert = dir.path().join("tls.crt");
-    let key = dir.path().join("tls.key");
-    std::fs::write(&cert, &leaf.cert_pem).unwrap();
-    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let (_dir, cert, key, ca) = bench_certs();
     let client_tls = client_config(&ca.pem());
 
     if opts.compact {
@@ -762,13 +756,7 @@ fn serve_child(kind: &str, cert: &Path, key: &Path) {
 /// before and after, the real client's latencies and failures, the server's connection
 /// metrics, and how long the half-sent connections stayed open. Loopback only; bounded.
 fn slow_clients(idle: usize, half: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = certs::Ca::new("bench CA");
-    let leaf = ca.leaf("bench");
-    let cert = dir.path().join("tls.crt");
-    let key = dir.path().join("tls.key");
-    std::fs::write(&cert, &leaf.cert_pem).unwrap();
-    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let (_dir, cert, key, ca) = bench_certs();
     let tls = client_config(&ca.pem());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -871,6 +859,18 @@ fn slow_clients(idle: usize, half: usize) {
         drop(idle_conns);
     });
     server.stop();
+}
+
+/// A fresh CA and serving pair written to a temporary directory (kept while it lives).
+fn bench_certs() -> (tempfile::TempDir, PathBuf, PathBuf, certs::Ca) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new("bench CA");
+    let leaf = ca.leaf("bench");
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    (dir, cert, key, ca)
 }
 
 /// A TLS connection, or `None` when the server refused or closed it during the handshake.

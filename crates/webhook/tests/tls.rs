@@ -572,6 +572,15 @@ async fn at_the_connection_cap_idle_and_slow_connections_make_room_and_busy_ones
     server.shutdown().await;
 }
 
+/// The value of attribute `name` in one XML element line (sslscan's output is one per line).
+fn xml_attr(line: &str, name: &str) -> String {
+    line.split(&format!(" {name}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A TLS scan of the serving port by sslscan (Debian's package; `make test` installs it and
 /// runs this test in its own stage, hence `#[ignore]`): only TLS 1.2 and 1.3 are offered,
 /// and every cipher suite is an AEAD of 128 bits or more with forward secrecy.
@@ -600,13 +609,7 @@ async fn a_tls_scan_finds_only_tls_1_2_and_1_3_with_strong_suites() {
         .lines()
         .filter(|l| l.trim_start().starts_with("<protocol "))
     {
-        let attr = |name: &str| {
-            line.split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let attr = |name: &str| xml_attr(line, name);
         if attr("enabled") == "1" {
             enabled.push(format!("{} {}", attr("type"), attr("version")));
         }
@@ -618,13 +621,7 @@ async fn a_tls_scan_finds_only_tls_1_2_and_1_3_with_strong_suites() {
         .lines()
         .filter(|l| l.trim_start().starts_with("<cipher "))
     {
-        let attr = |name: &str| {
-            line.split(&format!(" {name}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let attr = |name: &str| xml_attr(line, name);
         let (version, cipher) = (attr("sslversion"), attr("cipher"));
         let bits: u32 = attr("bits").parse().unwrap_or(0);
         assert!(bits >= 128, "{version} {cipher}: {bits} bits");
