@@ -20,6 +20,7 @@
 //! honouring `Retry-After`) and `--request-timeout` on each attempt.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use hyper_openssl::client::legacy::HttpsConnector;
 use hyper_timeout::TimeoutConnector;
@@ -31,8 +32,6 @@ use openssl::ssl::{ConnectConfiguration, SslConnectorBuilder, SslVerifyMode};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509CheckFlags, X509VerifyFlags};
-use std::time::Duration;
-
 use tower::retry::RetryLayer;
 use tower::timeout::TimeoutLayer;
 use tower::{BoxError, ServiceBuilder};
@@ -182,10 +181,6 @@ impl PerConnection {
 mod tests {
     use super::*;
 
-    fn build_plain(config: &Config) -> Result<Client> {
-        build(config, None)
-    }
-
     fn config_with_roots(roots: Option<Vec<Vec<u8>>>) -> Config {
         let mut config = Config::new("https://127.0.0.1:6443".parse().expect("URL"));
         config.root_cert = roots;
@@ -194,14 +189,14 @@ mod tests {
 
     #[test]
     fn certificate_authority_data_without_a_certificate_is_named() {
-        let err = build_plain(&config_with_roots(Some(Vec::new())))
+        let err = build(&config_with_roots(Some(Vec::new())), None)
             .err()
             .expect("refused");
         assert_eq!(
             err.to_string(),
             "cannot set up TLS for https://127.0.0.1:6443/: the cluster's certificate-authority(-data) holds no PEM certificate"
         );
-        let err = build_plain(&config_with_roots(Some(vec![b"not DER".to_vec()])))
+        let err = build(&config_with_roots(Some(vec![b"not DER".to_vec()])), None)
             .err()
             .expect("refused");
         // A block that is not a certificate: kube's connector builder already refuses it.
@@ -213,7 +208,7 @@ mod tests {
     fn a_proxy_url_is_refused_before_anything_is_sent() {
         let mut config = config_with_roots(None);
         config.proxy_url = Some("http://proxy:3128".parse().expect("URL"));
-        let err = build_plain(&config).err().expect("refused");
+        let err = build(&config, None).err().expect("refused");
         assert!(matches!(err, Error::UnsupportedProxy { .. }), "{err}");
     }
 }
