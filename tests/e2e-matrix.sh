@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The live stages of `make test`, once per Kubernetes release: for each version given, install
-# (or reuse) its control plane, run the e2e suite with sts-webhook, then the reconciler test on
-# a cluster without a webhook. Prints each stage's time and each version's test counts, and
-# exits non-zero if any stage failed (every stage runs, so one report covers all versions).
+# (or reuse) its control plane, run the e2e suite with sts-webhook, then the reconciler test and
+# the webhook's API-fault tests, each on a cluster without the suite's webhook. Prints each
+# stage's time and each version's test counts, and exits non-zero if any stage failed (every stage runs, so one report covers all versions).
 #
 # Usage: tests/e2e-matrix.sh 1.37.2 1.20.2      (the Makefile passes $(K8S_VERSIONS))
 # Needs: the workspace binaries built (make build) and cargo-nextest.
@@ -68,6 +68,10 @@ for version in "${versions[@]}"; do
   stage "$version" e2e "$bin/sts-cluster" run --webhook -- cargo nextest run -p sts-e2e "${filter[@]}"
   stage "$version" reconciler "$bin/sts-cluster" run -- \
     cargo nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
+  # sts-webhook against a failing API server and SIGTERM under load (tests/tests/api_faults.rs):
+  # its own cluster without the suite's webhook, one test at a time (each runs its own webhooks).
+  stage "$version" api-faults "$bin/sts-cluster" run -- \
+    cargo nextest run -p sts-e2e --test api_faults --run-ignored only --test-threads 1
   # deploy/admission-policy on a cluster of its own (its binding covers every namespace).
   if [[ $minor =~ ^[0-9]+$ ]] && ((minor < POLICY_MIN_MINOR)); then
     report+=("$(printf '%-8s  %-12s  %5s   %-6s  %s' "$version" "adm-policy" "-" "n/a" "1 test not applicable (MutatingAdmissionPolicy needs Kubernetes >= 1.$POLICY_MIN_MINOR)")")

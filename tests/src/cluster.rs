@@ -329,9 +329,14 @@ impl LocalCluster {
     /// deploy/base grants it (crate::rbac), and registers it.
     async fn start_webhook(&mut self, opts: WebhookOptions) -> Result<()> {
         let kubeconfig = self.dir.join("sts-webhook.kubeconfig");
-        crate::rbac::webhook_kubeconfig(&self.client, &self.pki, self.api_port, &kubeconfig)
-            .await?;
-        let mut runner = WebhookRunner::new(opts, &self.dir, &self.pki, &kubeconfig)?;
+        crate::rbac::webhook_kubeconfig(
+            &self.client,
+            &self.pki.ca.issued.cert_pem,
+            &self.api_url(),
+            &kubeconfig,
+        )
+        .await?;
+        let mut runner = WebhookRunner::new(opts, &self.dir, &self.pki.ca, &kubeconfig)?;
         runner.start().await?;
         runner.register(&self.client).await?;
         self.webhook = Some(runner);
@@ -463,33 +468,33 @@ pub fn write_kubeconfig(path: &Path, api_port: u16, pki: &ClusterPki) -> Result<
     );
     write_kubeconfig_as(
         path,
-        api_port,
-        pki,
+        &format!("https://127.0.0.1:{api_port}"),
+        &pki.ca.issued.cert_pem,
         "sts-e2e-admin",
         &credentials,
         "default",
     )
 }
 
-/// Writes a kubeconfig for the local cluster whose user `user` authenticates with
-/// `credentials` (the YAML fields under `user:`, e.g. `token: …`), default namespace
-/// `namespace`.
-pub(crate) fn write_kubeconfig_as(
+/// Writes a kubeconfig for the API server at `server` (an `https://` URL) whose serving
+/// certificate `ca_pem` signed, user `user` authenticating with `credentials` (the YAML fields
+/// under `user:`, e.g. `token: …`), default namespace `namespace`.
+pub fn write_kubeconfig_as(
     path: &Path,
-    api_port: u16,
-    pki: &ClusterPki,
+    server: &str,
+    ca_pem: &str,
     user: &str,
     credentials: &str,
     namespace: &str,
 ) -> Result<()> {
-    let ca = base64::engine::general_purpose::STANDARD.encode(pki.ca.issued.cert_pem.as_bytes());
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
     let text = format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - name: sts-e2e
   cluster:
-    server: https://127.0.0.1:{api_port}
+    server: {server}
     certificate-authority-data: {ca}
 users:
 - name: {user}

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod control;
 pub mod demo;
 pub mod error;
+pub mod faults;
 pub mod https;
 pub mod node;
 pub mod process;

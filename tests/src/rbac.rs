@@ -12,7 +12,6 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde::de::DeserializeOwned;
 
-use crate::certs::ClusterPki;
 use crate::error::{HarnessError, Result};
 
 const NAMESPACE_YAML: &str = include_str!("../../deploy/base/namespace.yaml");
@@ -53,12 +52,12 @@ where
 }
 
 /// Applies deploy/base's identity objects with the admin `client` and writes to `path` a
-/// kubeconfig for the cluster at `api_port` that authenticates with a 24-hour token of the
-/// webhook's ServiceAccount.
+/// kubeconfig for the API server at `server` (serving certificate signed by `ca_pem`) that
+/// authenticates with a 24-hour token of the webhook's ServiceAccount.
 pub async fn webhook_kubeconfig(
     client: &kube::Client,
-    pki: &ClusterPki,
-    api_port: u16,
+    ca_pem: &str,
+    server: &str,
     path: &Path,
 ) -> Result<()> {
     for ns in documents::<Namespace>(NAMESPACE_YAML, "Namespace")? {
@@ -91,8 +90,8 @@ pub async fn webhook_kubeconfig(
         .ok_or_else(|| HarnessError::setup("the TokenRequest", "no token in its status"))?;
     crate::cluster::write_kubeconfig_as(
         path,
-        api_port,
-        pki,
+        server,
+        ca_pem,
         &format!("{namespace}-{name}"),
         &format!("token: {token}"),
         namespace,

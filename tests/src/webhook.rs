@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::certs::{ClusterPki, Issued};
+use crate::certs::{CertAuthority, Issued};
 use crate::error::{HarnessError, Result};
 use crate::https::TlsClient;
 use crate::process::{ManagedProcess, free_port};
@@ -29,6 +29,10 @@ pub struct WebhookOptions {
     pub bin: Option<PathBuf>,
     /// `--orphan-service-grace` for the reconciler.
     pub orphan_service_grace: String,
+    /// More flags, after the harness's own (e.g. `--shutdown-delay=2s`).
+    pub extra_args: Vec<String>,
+    /// The name of the log file in the cluster's directory (several webhooks can run).
+    pub log_name: String,
 }
 
 impl Default for WebhookOptions {
@@ -36,6 +40,8 @@ impl Default for WebhookOptions {
         Self {
             bin: None,
             orphan_service_grace: "20s".to_owned(),
+            extra_args: Vec::new(),
+            log_name: "sts-webhook.log".to_owned(),
         }
     }
 }
@@ -52,17 +58,19 @@ pub struct WebhookRunner {
 }
 
 impl WebhookRunner {
+    /// A webhook serving a certificate of `ca` on a free loopback port, talking to the API
+    /// server through `kubeconfig`; not started yet.
     pub fn new(
         opts: WebhookOptions,
         dir: &Path,
-        pki: &ClusterPki,
+        ca: &CertAuthority,
         kubeconfig: &Path,
     ) -> Result<Self> {
         let bin = match opts.bin {
             Some(b) => b,
             None => default_webhook_bin()?,
         };
-        let serving: Issued = pki.ca.serving(
+        let serving: Issued = ca.serving(
             &dir.join("pki"),
             "webhook",
             "sts-webhook",
@@ -76,15 +84,60 @@ impl WebhookRunner {
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--orphan-service-grace={}", opts.orphan_service_grace),
         ];
+        let args = args.into_iter().chain(opts.extra_args).collect();
         Ok(Self {
             bin,
             port,
             args,
-            log: dir.join("sts-webhook.log"),
-            ca_pem: pki.ca.issued.cert_pem.clone(),
-            tls: TlsClient::new(&pki.ca.issued.cert_der, None)?,
+            log: dir.join(&opts.log_name),
+            ca_pem: ca.issued.cert_pem.clone(),
+            tls: TlsClient::new(&ca.issued.cert_der, None)?,
             process: None,
         })
+    }
+
+    /// The serving port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The PEM of the CA that signed the serving certificate (a webhook's `caBundle`).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// GET `path` from the running webhook: status code and body.
+    pub async fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        self.tls.get(self.port, path).await
+    }
+
+    /// Starts the process (if stopped) without waiting for `/readyz` (a webhook whose API
+    /// server is unreachable never gets ready).
+    pub async fn spawn(&mut self) -> Result<()> {
+        if self.process.is_none() {
+            if !self.bin.is_file() {
+                build_webhook(&self.bin).await?;
+            }
+            self.process = Some(ManagedProcess::spawn(
+                "sts-webhook",
+                &self.bin,
+                &self.args,
+                &[(
+                    "RUST_LOG".to_owned(),
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+                )],
+                &self.log,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Stops the process with SIGTERM, SIGKILL after `grace`; returns how long it took.
+    pub async fn stop_within(&mut self, grace: Duration) -> Duration {
+        let begin = Instant::now();
+        if let Some(mut p) = self.process.take() {
+            p.stop(grace).await;
+        }
+        begin.elapsed()
     }
 
     pub fn log(&self) -> &Path {
@@ -102,21 +155,7 @@ impl WebhookRunner {
 
     /// Starts the process (if stopped) and waits for `/readyz`.
     pub async fn start(&mut self) -> Result<()> {
-        if self.process.is_none() {
-            if !self.bin.is_file() {
-                build_webhook(&self.bin).await?;
-            }
-            self.process = Some(ManagedProcess::spawn(
-                "sts-webhook",
-                &self.bin,
-                &self.args,
-                &[(
-                    "RUST_LOG".to_owned(),
-                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
-                )],
-                &self.log,
-            )?);
-        }
+        self.spawn().await?;
         let timeout = Duration::from_secs(30);
         let begin = Instant::now();
         loop {
@@ -143,9 +182,7 @@ impl WebhookRunner {
     /// Stops the process; the configuration stays, so the apiserver sees a webhook that is
     /// down (failurePolicy Ignore lets writes through).
     pub async fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.stop(Duration::from_secs(10)).await;
-        }
+        self.stop_within(Duration::from_secs(10)).await;
     }
 
     /// Errors if the process has exited on its own.

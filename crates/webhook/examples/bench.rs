@@ -692,6 +692,7 @@ fn mutate_router(metrics: Metrics) -> Router {
         writer: Arc::new(NoApi),
         metrics,
         create_timeout: Duration::from_secs(3),
+        draining: Default::default(),
     })
 }
 
@@ -743,6 +744,7 @@ fn serve_child(kind: &str, cert: &Path, key: &Path) {
             app,
             ServeOptions::default(),
             metrics,
+            Default::default(),
             sts_webhook::server::shutdown_signal(),
         )
         .await;

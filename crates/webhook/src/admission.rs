@@ -47,6 +47,9 @@ pub struct AppState {
     /// Upper bound for creating a Service during admission; the apiserver waits at most
     /// `timeoutSeconds` (5 s in deploy/) for the whole answer.
     pub create_timeout: Duration,
+    /// Set once SIGTERM arrived: `/readyz` then answers 503 so the pod leaves its Service's
+    /// endpoints while the server still answers (see `crate::server`).
+    pub draining: crate::server::Draining,
 }
 
 /// The webhook's routes. Public so tests drive it with `tower::ServiceExt::oneshot`.
@@ -76,18 +79,28 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready once the watch caches have synced, which also proves the API client works. (The
-/// listener only exists after the TLS material loaded, so that part is implied.)
+/// Ready once the watch caches have synced, which also proves the API client worked once (the
+/// listener only exists after the TLS material loaded, so that part is implied), and until
+/// shutdown begins.
+///
+/// A webhook whose watches fail later stays ready: admission needs no API call to set
+/// `spec.serviceName`, creating a missing Service fails with a warning and is retried by the
+/// reconciler, and an API server outage would otherwise take every replica out of the
+/// Service at once, so that the apiserver would admit StatefulSets unmutated
+/// (failurePolicy Ignore). Watch failures are counted in `sts_webhook_watch_errors_total`.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.caches.ready() {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: Service/StatefulSet caches have not synced with the API server yet",
-        )
-            .into_response()
+    if state.draining.is_set() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down").into_response();
     }
+    if state.caches.ready() {
+        return (StatusCode::OK, "ok").into_response();
+    }
+    let mut body =
+        "not ready: Service/StatefulSet caches have not synced with the API server yet".to_owned();
+    if let Some(error) = state.caches.last_error() {
+        body.push_str(&format!(" (last watch error: {error})"));
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {

@@ -2,11 +2,14 @@
 //!
 //! The admission path answers "does this Service exist?" from here, so it never waits on the
 //! API server just to look; the reconciler reads both stores for its decisions. The watches
-//! retry with client-go's backoff forever: a broken watch makes the cache stale, never the
-//! process dead.
+//! retry with client-go's backoff forever (0.8 s doubling to 30 s, with jitter): a broken watch
+//! makes the cache stale, never the process dead. Each failure is counted in
+//! `sts_webhook_errors_total{kind="watch_services"|"watch_statefulsets"}`, and the last one is
+//! kept for `/readyz` to quote while the caches have not synced.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, future};
@@ -17,6 +20,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
 
 /// Annotation kubectl apply leaves on objects; often the biggest field, never needed here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -29,14 +34,18 @@ pub struct Caches {
     services_ready: Arc<AtomicBool>,
     statefulsets_ready: Arc<AtomicBool>,
     changed: Arc<Notify>,
+    last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Caches {
     /// Creates the caches and the future that drives both watches.
     ///
-    /// The future never finishes on its own (watch errors are retried with backoff); spawn it
-    /// and drop it to stop watching.
-    pub fn start(client: Client) -> (Caches, impl Future<Output = ()> + Send + 'static) {
+    /// The future never finishes on its own (watch errors are retried with backoff and
+    /// counted in `metrics`); spawn it and drop it to stop watching.
+    pub fn start(
+        client: Client,
+        metrics: Metrics,
+    ) -> (Caches, impl Future<Output = ()> + Send + 'static) {
         let (services, services_writer) = reflector::store::<Service>();
         let (statefulsets, statefulsets_writer) = reflector::store::<StatefulSet>();
         let caches = Caches {
@@ -45,19 +54,22 @@ impl Caches {
             services_ready: Arc::new(AtomicBool::new(false)),
             statefulsets_ready: Arc::new(AtomicBool::new(false)),
             changed: Arc::new(Notify::new()),
+            last_error: Arc::new(Mutex::new(None)),
         };
         let services_fut = drive(
             Api::<Service>::all(client.clone()),
             services_writer,
             caches.services_ready.clone(),
-            caches.changed.clone(),
+            caches.clone(),
+            (metrics.clone(), "watch_services"),
             |_svc: &mut Service| {},
         );
         let statefulsets_fut = drive(
             Api::<StatefulSet>::all(client),
             statefulsets_writer,
             caches.statefulsets_ready.clone(),
-            caches.changed.clone(),
+            caches.clone(),
+            (metrics, "watch_statefulsets"),
             // Nothing here reads StatefulSet status; it changes often and costs memory.
             |sts: &mut StatefulSet| sts.status = None,
         );
@@ -71,6 +83,11 @@ impl Caches {
     pub fn ready(&self) -> bool {
         self.services_ready.load(Ordering::Acquire)
             && self.statefulsets_ready.load(Ordering::Acquire)
+    }
+
+    /// The most recent watch error (kind and message), if a watch has failed since the start.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
     }
 
     /// Waits until both stores hold their initial lists; `false` if the watch future was
@@ -123,6 +140,7 @@ impl Caches {
             services_ready: Arc::new(AtomicBool::new(true)),
             statefulsets_ready: Arc::new(AtomicBool::new(true)),
             changed: Arc::new(Notify::new()),
+            last_error: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -133,7 +151,8 @@ async fn drive<K, F>(
     api: Api<K>,
     writer: reflector::store::Writer<K>,
     ready: Arc<AtomicBool>,
-    changed: Arc<Notify>,
+    caches: Caches,
+    (metrics, error_kind): (Metrics, &'static str),
     mut trim: F,
 ) where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -159,12 +178,19 @@ async fn drive<K, F>(
                 if !ready.swap(true, Ordering::AcqRel) {
                     tracing::info!(kind = %kind, "cache synced");
                 }
-                changed.notify_one();
+                caches.changed.notify_one();
             }
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => changed.notify_one(),
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => caches.changed.notify_one(),
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-            // The backoff above already delays the retry; just say why the cache is stale.
-            Err(err) => tracing::warn!(kind = %kind, error = %err, "watch failed; retrying"),
+            // The backoff above already delays the retry; say why the cache is stale.
+            Err(err) => {
+                metrics.error(error_kind);
+                let error = crate::error_chain(&err);
+                tracing::warn!(kind = %kind, %error, "watch failed; retrying");
+                if let Ok(mut last) = caches.last_error.lock() {
+                    *last = Some(format!("{kind}: {error}"));
+                }
+            }
         }
     }
 }
@@ -205,6 +231,7 @@ mod tests {
             services_ready: Arc::new(AtomicBool::new(false)),
             statefulsets_ready: Arc::new(AtomicBool::new(false)),
             changed: Arc::new(Notify::new()),
+            last_error: Arc::new(Mutex::new(None)),
         }
     }
 

@@ -68,6 +68,13 @@ pub struct Args {
     /// may delete it, if that StatefulSet never appeared (e.g. `30s`, `2m`, `1h`).
     #[arg(long, env = "STS_WEBHOOK_ORPHAN_SERVICE_GRACE", default_value = "5m", value_parser = parse_duration)]
     pub orphan_service_grace: Duration,
+
+    /// After SIGTERM, how long to keep answering (with `Connection: close`, `/readyz` failing)
+    /// before accepting stops, so that the pod leaves its Service's endpoints first (e.g.
+    /// `5s`; `0s` stops at once). The pod's terminationGracePeriodSeconds must exceed this
+    /// plus 25 s of draining.
+    #[arg(long, env = "STS_WEBHOOK_SHUTDOWN_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
 }
 
 /// What the process serves (`--mode`).

@@ -53,17 +53,25 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 /// The error and its causes on one line, skipping a cause whose text the message already
-/// contains (most errors here name their cause in their own message).
-pub fn error_report(err: &anyhow::Error) -> String {
+/// contains (most errors here name their cause in their own message; kube's do not, e.g.
+/// "client error (Connect)" only says which step failed).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
-    for cause in err.chain().skip(1) {
-        let cause = cause.to_string();
-        if !out.contains(&cause) {
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
             out.push_str(": ");
-            out.push_str(&cause);
+            out.push_str(&text);
         }
+        source = cause.source();
     }
     out
+}
+
+/// [`error_chain`] of an `anyhow::Error`.
+pub fn error_report(err: &anyhow::Error) -> String {
+    error_chain(err.as_ref())
 }
 
 async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
@@ -79,6 +87,13 @@ async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
             .await
             .context("no Kubernetes configuration found (in-cluster, $KUBECONFIG, ~/.kube/config); use --kubeconfig")?,
     };
+    let mut config = config;
+    // No retries inside the client: kube's default layer resends a request answered 429/503/504
+    // up to 15 times, waiting as long as Retry-After says, which would hold a reconciler pass
+    // (and every action after the throttled one) for minutes and outlast admission's 3 s
+    // budget. Each caller has its own policy instead: admission warns, the reconciler retries
+    // per action with backoff and Retry-After (reconciler.rs), the watches back off.
+    config.default_retry = false;
     kube::Client::try_from(config).context("failed to build the Kubernetes client")
 }
 
@@ -102,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         publish_not_ready_addresses: args.publish_not_ready_addresses,
     };
 
-    let (caches, watch) = cache::Caches::start(client.clone());
+    let (caches, watch) = cache::Caches::start(client.clone(), metrics.clone());
     let watch_task = tokio::spawn(watch);
     let reconciler_cfg = reconciler::ReconcilerConfig {
         orphan_grace: args.orphan_service_grace,
@@ -125,7 +140,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         writer: Arc::new(client),
         metrics: metrics.clone(),
         create_timeout: Duration::from_secs(3),
+        draining: server::Draining::new(),
     };
+    let draining = state.draining.clone();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -147,8 +164,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 listener,
                 tls_config,
                 app,
-                server::ServeOptions::default(),
+                server::ServeOptions {
+                    shutdown_delay: args.shutdown_delay,
+                    ..server::ServeOptions::default()
+                },
                 metrics,
+                draining,
                 server::shutdown_signal(),
             )
             .await;

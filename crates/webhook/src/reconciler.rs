@@ -24,6 +24,7 @@ use sts_model::reconcile::{
 use tokio::time::Instant;
 
 use crate::cache::Caches;
+use crate::error_chain;
 use crate::metrics::{Metrics, Source};
 use crate::services::{CreateError, Ensured, ServiceWriter, ensure_service};
 
@@ -103,6 +104,27 @@ enum ApplyError {
 }
 
 impl ApplyError {
+    /// The wait the API server asked for (`details.retryAfterSeconds` of its Status, which it
+    /// also sends as the `Retry-After` header, e.g. with 429 Too Many Requests), if any.
+    fn retry_after(&self) -> Option<Duration> {
+        let source = match self {
+            ApplyError::Adopt { source, .. }
+            | ApplyError::Recheck { source, .. }
+            | ApplyError::Delete { source, .. }
+            | ApplyError::Create(CreateError::Api { source, .. }) => source,
+            ApplyError::Create(CreateError::NoNamespace) => return None,
+        };
+        match source {
+            kube::Error::Api(status) => status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|secs| *secs > 0)
+                .map(|secs| Duration::from_secs(u64::from(secs))),
+            _ => None,
+        }
+    }
+
     /// Metric `kind`; None when the error was already counted (ensure_service counts creates).
     fn metric_kind(&self) -> Option<&'static str> {
         match self {
@@ -111,6 +133,15 @@ impl ApplyError {
             ApplyError::Recheck { .. } | ApplyError::Delete { .. } => Some("delete_service"),
         }
     }
+}
+
+/// The wait before attempt `attempts + 1` of a failed action: 5 s doubling to 5 min, or longer
+/// when the API server asked for longer (`Retry-After`).
+fn retry_delay(attempts: u32, retry_after: Option<Duration>) -> Duration {
+    let backoff = RETRY_MIN
+        .saturating_mul(1u32 << attempts.clamp(1, 10).saturating_sub(1))
+        .min(RETRY_MAX);
+    retry_after.map_or(backoff, |asked| backoff.max(asked.min(RETRY_MAX)))
 }
 
 struct Retry {
@@ -245,9 +276,7 @@ impl Reconciler {
                         self.metrics.error(kind);
                     }
                     let attempts = self.retries.get(&key).map_or(0, |r| r.attempts) + 1;
-                    let delay = RETRY_MIN
-                        .saturating_mul(1u32 << attempts.clamp(1, 10).saturating_sub(1))
-                        .min(RETRY_MAX);
+                    let delay = retry_delay(attempts, err.retry_after());
                     let not_before = Instant::now() + delay;
                     tracing::warn!(
                         action = action.verb(),
@@ -535,21 +564,6 @@ fn log_applied(action: &Action, applied: &Applied) {
     }
 }
 
-/// `err: cause: cause…` in one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,6 +609,36 @@ mod tests {
             kube::core::Status::failure("services is forbidden: User cannot create", "Forbidden")
                 .with_code(403);
         assert!(!namespace_terminating(&other));
+    }
+
+    #[test]
+    fn retries_back_off_and_wait_at_least_what_the_server_asked() {
+        let secs = |a, after: Option<u64>| retry_delay(a, after.map(Duration::from_secs)).as_secs();
+        assert_eq!(
+            (1..=8).map(|a| secs(a, None)).collect::<Vec<_>>(),
+            [5, 10, 20, 40, 80, 160, 300, 300]
+        );
+        assert_eq!(secs(1, Some(2)), 5, "the backoff is already longer");
+        assert_eq!(secs(1, Some(30)), 30);
+        assert_eq!(secs(1, Some(86_400)), 300, "capped like the backoff");
+        let status = kube::core::Status {
+            code: 429,
+            reason: "TooManyRequests".into(),
+            details: Some(
+                serde_json::from_value(serde_json::json!({ "retryAfterSeconds": 7 })).unwrap(),
+            ),
+            ..Default::default()
+        };
+        let err = ApplyError::Create(CreateError::Api {
+            namespace: "ns".into(),
+            name: "web".into(),
+            source: kube::Error::Api(status.boxed()),
+        });
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            ApplyError::Create(CreateError::NoNamespace).retry_after(),
+            None
+        );
     }
 
     #[test]

@@ -25,15 +25,23 @@
 //! handshakes and header timeouts are counted in `sts_webhook_connections_closed_total{reason}`
 //! and a refusal at the cap is logged at warn at most once a minute.
 //!
-//! On shutdown: stop accepting, let every connection finish its in-flight request (hyper's
+//! On shutdown (SIGTERM), first a lame-duck period of `shutdown_delay` (5 s): the server keeps
+//! accepting and answering, `/readyz` says it is shutting down, and every response carries
+//! `Connection: close`, so each client leaves the connection it used at a response boundary.
+//! A pod's endpoint is removed from its Service asynchronously after SIGTERM (the endpoints
+//! controller and kube-proxy take a moment), and the apiserver's Go client does not resend a
+//! POST that met a connection closed under it, so closing at once would fail the admission
+//! requests of that moment (failurePolicy Ignore would then admit StatefulSets unmutated).
+//! Then: stop accepting, let every connection finish its in-flight request (hyper's
 //! `graceful_shutdown` closes idle keep-alive connections at once and busy ones after their
-//! response), then return once all connections are gone or `drain_timeout` passed.
+//! response), and return once all connections are gone or `drain_timeout` passed. The pod's
+//! `terminationGracePeriodSeconds` must cover both (deploy/base: 40 s).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -63,7 +71,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// At the cap, how long a new connection waits for a slot before it is refused.
     pub admission_wait: Duration,
-    /// After shutdown starts, how long in-flight requests may take.
+    /// After SIGTERM, how long the server keeps accepting and answering (with
+    /// `Connection: close`) before it stops accepting; zero stops at once.
+    pub shutdown_delay: Duration,
+    /// After accepting stopped, how long in-flight requests may take.
     pub drain_timeout: Duration,
 }
 
@@ -77,55 +88,132 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(120),
             max_connections: 1000,
             admission_wait: Duration::from_secs(1),
+            shutdown_delay: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(25),
         }
     }
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves, then drains. Connection
-/// events are counted in `metrics`.
+/// Set when the server is shutting down (the lame-duck period and after): responses then
+/// carry `Connection: close`, and `/readyz` reports it. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Whether shutdown has begun.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    /// Marks shutdown as begun; [`serve`] does this when its shutdown future resolves.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` resolves, then answers on for
+/// `opts.shutdown_delay` with `Connection: close` (and `draining` set), then stops accepting
+/// and drains. Connection events are counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
     opts: ServeOptions,
     metrics: Metrics,
+    draining: Draining,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let slots = Arc::new(Semaphore::new(opts.max_connections));
-    // Wakes every idle connection's watchdog so that it closes its connection (at the cap).
-    let shed = Arc::new(Notify::new());
-    let refusals = Arc::new(RateLimitedWarning::new(Duration::from_secs(60)));
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(err) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let spawner = Spawner {
+        acceptor: TlsAcceptor::from(tls),
+        app,
+        opts,
+        metrics,
+        slots: Arc::new(Semaphore::new(opts.max_connections)),
+        // Wakes every idle connection's watchdog so that it closes its connection (at the cap).
+        shed: Arc::new(Notify::new()),
+        refusals: Arc::new(RateLimitedWarning::new(Duration::from_secs(60))),
+        stop: stop_rx,
+        alive: alive_tx,
+        draining: draining.clone(),
+    };
+    spawner.accept_until(&listener, shutdown).await;
+    draining.set();
+    if !opts.shutdown_delay.is_zero() {
+        tracing::info!(
+            delay_secs = opts.shutdown_delay.as_secs_f64(),
+            "shutting down: answering with Connection: close before accepting stops"
+        );
+        spawner
+            .accept_until(&listener, tokio::time::sleep(opts.shutdown_delay))
+            .await;
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    let _ = stop_tx.send(true);
+    drop(spawner);
+    if tokio::time::timeout(opts.drain_timeout, alive_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout reached; closing remaining connections");
+    }
+}
+
+/// The accept side: hands each new connection a slot (or refuses it at the cap) and a task.
+struct Spawner {
+    acceptor: TlsAcceptor,
+    app: Router,
+    opts: ServeOptions,
+    metrics: Metrics,
+    slots: Arc<Semaphore>,
+    shed: Arc<Notify>,
+    refusals: Arc<RateLimitedWarning>,
+    stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+    draining: Draining,
+}
+
+impl Spawner {
+    /// Accepts connections until `until` resolves.
+    async fn accept_until(&self, listener: &TcpListener, until: impl Future<Output = ()>) {
+        tokio::pin!(until);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = &mut until => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(err) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            self.spawn(tcp, peer);
+        }
+    }
+
+    fn spawn(&self, tcp: TcpStream, peer: std::net::SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let conn = Connection {
-            acceptor: acceptor.clone(),
-            app: app.clone(),
-            opts,
-            metrics: metrics.clone(),
-            shed: shed.clone(),
+            acceptor: self.acceptor.clone(),
+            app: self.app.clone(),
+            opts: self.opts,
+            metrics: self.metrics.clone(),
+            shed: self.shed.clone(),
+            draining: self.draining.clone(),
         };
-        let slots = slots.clone();
-        let refusals = refusals.clone();
-        let stop = stop_rx.clone();
-        let alive = alive_tx.clone();
+        let slots = self.slots.clone();
+        let refusals = self.refusals.clone();
+        let stop = self.stop.clone();
+        let alive = self.alive.clone();
+        let opts = self.opts;
         tokio::spawn(async move {
             let _alive = alive;
             let slot = match slots.clone().try_acquire_owned() {
@@ -156,16 +244,6 @@ pub async fn serve(
             drop(slot);
         });
     }
-    drop(listener);
-    tracing::info!("shutting down: no new connections; draining in-flight requests");
-    let _ = stop_tx.send(true);
-    drop(alive_tx);
-    if tokio::time::timeout(opts.drain_timeout, alive_rx.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drain timeout reached; closing remaining connections");
-    }
 }
 
 /// What one connection task needs.
@@ -175,6 +253,7 @@ struct Connection {
     opts: ServeOptions,
     metrics: Metrics,
     shed: Arc<Notify>,
+    draining: Draining,
 }
 
 impl Connection {
@@ -209,13 +288,24 @@ impl Connection {
         // reset would also lose a header whose bytes rustls read along with the handshake.)
         let app = self.app;
         let service_activity = activity.clone();
+        let draining = self.draining;
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             // hyper calls the service once the whole header has been read.
             service_activity.set(BUSY);
             let activity = service_activity.clone();
             let app = app.clone();
+            let draining = draining.clone();
             async move {
-                let response = app.oneshot(req).await;
+                let mut response = app.oneshot(req).await;
+                if draining.is_set()
+                    && let Ok(response) = response.as_mut()
+                {
+                    // hyper closes the connection after writing a response that says so.
+                    response.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
                 activity.set(IDLE);
                 response
             }

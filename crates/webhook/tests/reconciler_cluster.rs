@@ -251,8 +251,8 @@ async fn reconciler_adopts_heals_and_removes_orphans() {
     let mut tasks = Vec::new();
     let rclient = reconciler_client(&client).await;
     for _ in 0..2 {
-        let (caches, watches) = Caches::start(rclient.clone());
         let m = Arc::new(Metrics::new());
+        let (caches, watches) = Caches::start(rclient.clone(), (*m).clone());
         tasks.push(tokio::spawn(watches));
         tasks.push(tokio::spawn(reconciler::run(
             rclient.clone(),

@@ -58,6 +58,7 @@ fn harness(existing: Vec<Service>, fail: bool) -> Harness {
         writer: api.clone(),
         metrics: Metrics::new(),
         create_timeout: Duration::from_secs(1),
+        draining: Default::default(),
     };
     Harness { api, state }
 }
@@ -433,23 +434,53 @@ async fn health_and_readiness() {
     let (status, _) = call(&h, "GET", "/readyz", None, vec![]).await;
     assert_eq!(status, StatusCode::OK);
 
-    // Caches watching an apiserver that is not there never sync: not ready.
+    // Caches watching an apiserver that is not there never sync: not ready, saying why, and
+    // the failed watches are counted.
     let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
     let client = kube::Client::try_from(config).unwrap();
-    let (caches, watch) = Caches::start(client);
+    let metrics = sts_webhook::metrics::Metrics::new();
+    let (caches, watch) = Caches::start(client, metrics.clone());
     let watch = tokio::spawn(watch);
     let unready = Harness {
         api: h.api.clone(),
         state: AppState {
             caches,
+            metrics,
             ..h.state.clone()
         },
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (status, body) = call(&unready, "GET", "/readyz", None, vec![]).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(String::from_utf8_lossy(&body).contains("not ready"));
+    let begin = std::time::Instant::now();
+    let body = loop {
+        let (status, body) = call(&unready, "GET", "/readyz", None, vec![]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if body.contains("last watch error") || begin.elapsed() > Duration::from_secs(10) {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(body.starts_with("not ready: "), "{body}");
+    assert!(
+        body.contains("last watch error: ") && body.contains("connect"),
+        "{body}"
+    );
+    let (_, metrics) = call(&unready, "GET", "/metrics", None, vec![]).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sts_webhook_errors_total{kind=\"watch_") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     watch.abort();
+
+    // From SIGTERM on, not ready (the pod leaves its Service's endpoints), whatever the caches.
+    h.state.draining.set();
+    let (status, body) = call(&h, "GET", "/readyz", None, vec![]).await;
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down")
+    );
 }
 
 /// POSTs raw bytes to /mutate; returns the status and the body as text.

@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use sts_model::mutation::MutationConfig;
 use sts_webhook::cache::Caches;
 use sts_webhook::metrics::Metrics;
-use sts_webhook::server::{ServeOptions, serve};
+use sts_webhook::server::{Draining, ServeOptions, serve};
 use sts_webhook::services::{CreateError, ServiceWriter};
 use sts_webhook::tls::{ReloadingCert, server_config};
 use sts_webhook::{AppState, router};
@@ -77,8 +77,10 @@ async fn start(
     client_ca: Option<&Path>,
     create_delay: Duration,
 ) -> Server {
+    // No lame-duck period unless a test asks for one: shutdown stops accepting at once.
     let opts = ServeOptions {
         drain_timeout: Duration::from_secs(5),
+        shutdown_delay: Duration::ZERO,
         ..ServeOptions::default()
     };
     start_with(cert, key, client_ca, create_delay, opts).await
@@ -94,6 +96,7 @@ async fn start_with(
     let metrics = Metrics::new();
     let reloading = ReloadingCert::load(cert, key).unwrap();
     let tls = Arc::new(server_config(reloading.clone(), client_ca).unwrap());
+    let draining = Draining::new();
     let state = AppState {
         mutation: Arc::new(MutationConfig::default()),
         caches: Caches::from_objects(vec![], vec![]),
@@ -102,6 +105,7 @@ async fn start_with(
         }),
         metrics: metrics.clone(),
         create_timeout: Duration::from_secs(5),
+        draining: draining.clone(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -112,6 +116,7 @@ async fn start_with(
         router(state),
         opts,
         metrics.clone(),
+        draining,
         async {
             let _ = stopped.await;
         },
@@ -392,6 +397,73 @@ async fn graceful_shutdown_finishes_in_flight_and_closes_idle() {
     let (result, _busy) = in_flight.await.unwrap();
     result.expect("in-flight request failed during shutdown");
     shutdown.await.unwrap();
+}
+
+/// SIGTERM starts a lame-duck period: requests on open connections and on new ones are still
+/// answered, each with `Connection: close` (so the client leaves that connection at a response
+/// boundary, never in the middle of sending), `/readyz` fails, and only after the delay does
+/// the server stop accepting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_requests_are_answered_with_connection_close_until_the_delay_ends() {
+    let ca = Ca::new("CA");
+    let tmp = tempfile::tempdir().unwrap();
+    let volume = SecretVolume::new(tmp.path(), &ca.leaf("server"));
+    let delay = Duration::from_millis(1500);
+    let opts = ServeOptions {
+        shutdown_delay: delay,
+        drain_timeout: Duration::from_secs(5),
+        ..ServeOptions::default()
+    };
+    let server = start_with(&volume.cert(), &volume.key(), None, Duration::ZERO, opts).await;
+    let config = client_config(&ca, None);
+    let ready = request_head("GET", "/readyz", 0);
+
+    let mut open = connect(server.addr, config.clone()).await.unwrap();
+    let before = open.send(&ready, b"").await.unwrap();
+    assert_eq!((before.status, before.close), (200, false));
+
+    let addr = server.addr;
+    let signalled = Instant::now();
+    let shutdown = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The connection that was open: answered, told to close, then closed.
+    mutate(&mut open)
+        .await
+        .expect("a request after SIGTERM failed");
+    let head = request_head("GET", "/readyz", 0);
+    let answered = open.send(&head, b"").await;
+    assert!(
+        answered.is_err() || open.closed_by_server().await,
+        "the connection stayed open after a `Connection: close` answer"
+    );
+    // A new connection during the delay: accepted, answered (not ready), told to close.
+    let mut late = connect(addr, config.clone())
+        .await
+        .expect("refused during the delay");
+    let answer = late.send(&ready, b"").await.unwrap();
+    assert_eq!(
+        (
+            answer.status,
+            answer.close,
+            String::from_utf8_lossy(&answer.body).as_ref()
+        ),
+        (503, true, "not ready: shutting down")
+    );
+    assert!(
+        signalled.elapsed() < delay,
+        "the machine was too slow to check the delay"
+    );
+    // After the delay: no new connections.
+    shutdown.await.unwrap();
+    assert!(
+        signalled.elapsed() >= delay,
+        "stopped before the delay ended"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after the delay"
+    );
 }
 
 /// The server's counter `sts_webhook_<name>` (with labels as written in the exposition).

@@ -60,6 +60,7 @@ impl Common {
             webhook: self.webhook.then(|| WebhookOptions {
                 bin: self.webhook_bin.clone(),
                 orphan_service_grace: self.orphan_service_grace.clone(),
+                ..WebhookOptions::default()
             }),
             ..ClusterOptions::default()
         }

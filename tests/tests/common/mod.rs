@@ -196,9 +196,25 @@ impl TestNs {
     }
 
     pub async fn with_labels(scenario: &str, extra: BTreeMap<String, String>) -> Result<Self> {
+        Self::create(scenario, extra, true).await
+    }
+
+    /// A namespace for a test that runs sts-webhook itself (tests/tests/api_faults.rs, on a
+    /// cluster without the suite's webhook): no check that the suite's webhook is registered.
+    pub async fn for_own_webhook(scenario: &str, extra: BTreeMap<String, String>) -> Result<Self> {
+        Self::create(scenario, extra, false).await
+    }
+
+    async fn create(
+        scenario: &str,
+        extra: BTreeMap<String, String>,
+        suite_webhook: bool,
+    ) -> Result<Self> {
         let env = env();
         let client = client_for(&env.kubeconfig).await?;
-        preflight(&client).await?;
+        if suite_webhook {
+            preflight(&client).await?;
+        }
         let mut scenario: String = scenario
             .chars()
             .map(|c| {
