@@ -707,7 +707,7 @@ async fn sigterm_scenario(
 
 /// `kubectl sts orphans --delete` meets a real 429 with `Retry-After: 1` from the real API
 /// server (a validating webhook refuses the claims' DELETEs): a claim refused twice is deleted
-/// on the third attempt, each attempt at least the asked second after the one before; a claim
+/// on the next attempt, each attempt at least the asked second after the one before; a claim
 /// refused every time is given up after 6 attempts (5 retries), reported as throttled (HTTP
 /// 429, the waits) and kept; exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -768,12 +768,23 @@ async fn throttled_plugin_scenario(setup: &Setup, faults: &FaultWebhook) -> Resu
 
     let run = tokio::task::block_in_place(|| ns.plugin(&["orphans", name, "--delete", "--yes"]))?;
     run.expect_code(1)?;
+    // One DELETE request can reach the webhook twice: 1.20's storage re-runs a graceful
+    // deletion's admission with fresh state when its cached copy was stale. The plugin's
+    // attempts are ≥ 1 s apart, so calls within 0.5 s of the previous one are the same attempt.
     let deletes = |claim: &str| -> Vec<Seen> {
-        faults
-            .seen()
-            .into_iter()
-            .filter(|s| s.name == claim && s.operation == "DELETE" && !s.dry_run)
-            .collect()
+        let mut attempts: Vec<Seen> = Vec::new();
+        for s in faults.seen() {
+            if s.name != claim || s.operation != "DELETE" || s.dry_run {
+                continue;
+            }
+            match attempts.last_mut() {
+                Some(last) if s.at.duration_since(last.at) < Duration::from_millis(500) => {
+                    last.refused &= s.refused;
+                }
+                _ => attempts.push(s),
+            }
+        }
+        attempts
     };
     let gaps = |seen: &[Seen]| -> Vec<f64> {
         seen.windows(2)
@@ -789,9 +800,12 @@ async fn throttled_plugin_scenario(setup: &Setup, faults: &FaultWebhook) -> Resu
         run.stdout,
         run.stderr
     );
+    // Armed for 2 webhook calls: 2 refused attempts, or 1 where 1.20 called twice for it.
     ensure!(
-        r.len() == 3 && r.iter().filter(|s| s.refused).count() == 2,
-        "{retried}: expected 2 refused attempts and 1 accepted, saw {r:?}"
+        (2..=3).contains(&r.len())
+            && r.iter().rev().skip(1).all(|s| s.refused)
+            && r.last().is_some_and(|s| !s.refused),
+        "{retried}: expected refused attempts, then 1 accepted, saw {r:?}"
     );
     ensure!(
         f.len() == 6 && f.iter().all(|s| s.refused),
