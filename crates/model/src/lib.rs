@@ -24,6 +24,7 @@ pub mod orphans;
 pub mod resize;
 
 // --- the governing Service: its health, DNS, the Service to create, admission, reconciling ---
+pub mod cached;
 pub mod dns;
 pub mod headless;
 pub mod mutation;

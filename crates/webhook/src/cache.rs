@@ -19,12 +19,10 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use sts_model::cached::{trim_service, trim_statefulset};
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
-
-/// Annotation kubectl apply leaves on objects; often the biggest field, never needed here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Read handles on the Service and StatefulSet caches. Cheap to clone.
 #[derive(Clone)]
@@ -62,7 +60,7 @@ impl Caches {
             caches.services_ready.clone(),
             caches.clone(),
             (metrics.clone(), "watch_services"),
-            |_svc: &mut Service| {},
+            trim_service,
         );
         let statefulsets_fut = drive(
             Api::<StatefulSet>::all(client),
@@ -70,8 +68,7 @@ impl Caches {
             caches.statefulsets_ready.clone(),
             caches.clone(),
             (metrics, "watch_statefulsets"),
-            // Nothing here reads StatefulSet status; it changes often and costs memory.
-            |sts: &mut StatefulSet| sts.status = None,
+            trim_statefulset,
         );
         let fut = async move {
             future::join(services_fut, statefulsets_fut).await;
@@ -120,17 +117,20 @@ impl Caches {
         self.changed.notified().await;
     }
 
-    /// Caches built from fixed contents, for tests of code that reads them.
+    /// Caches built from fixed contents, for tests of code that reads them; the objects are
+    /// trimmed as the watches trim them ([`sts_model::cached`]).
     pub fn from_objects(services: Vec<Service>, statefulsets: Vec<StatefulSet>) -> Caches {
         let (services_store, mut sw) = reflector::store::<Service>();
         let (statefulsets_store, mut tw) = reflector::store::<StatefulSet>();
         sw.apply_watcher_event(&watcher::Event::Init);
-        for s in services {
+        for mut s in services {
+            trim_service(&mut s);
             sw.apply_watcher_event(&watcher::Event::InitApply(s));
         }
         sw.apply_watcher_event(&watcher::Event::InitDone);
         tw.apply_watcher_event(&watcher::Event::Init);
-        for s in statefulsets {
+        for mut s in statefulsets {
+            trim_statefulset(&mut s);
             tw.apply_watcher_event(&watcher::Event::InitApply(s));
         }
         tw.apply_watcher_event(&watcher::Event::InitDone);
@@ -145,8 +145,8 @@ impl Caches {
     }
 }
 
-/// Runs one reflector until the process stops: list+watch, backoff on errors, strip fields
-/// nobody reads, mark ready after the first complete list, and wake the reconciler.
+/// Runs one reflector until the process stops: list+watch, backoff on errors, keep only the
+/// fields the webhook reads (`trim`), mark ready after the first complete list, and wake the reconciler.
 async fn drive<K, F>(
     api: Api<K>,
     writer: reflector::store::Writer<K>,
@@ -162,14 +162,7 @@ async fn drive<K, F>(
     let kind = K::kind(&K::DynamicType::default()).into_owned();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(move |obj: &mut K| {
-            let meta = obj.meta_mut();
-            meta.managed_fields = None;
-            if let Some(annotations) = meta.annotations.as_mut() {
-                annotations.remove(LAST_APPLIED);
-            }
-            trim(obj);
-        });
+        .modify(move |obj: &mut K| trim(obj));
     let stream = reflector::reflector(writer, stream);
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
