@@ -1,0 +1,347 @@
+//! `sts-admission-bench`: sts-webhook's admission latency as the API server sees it, on the
+//! local control plane.
+//!
+//! The API server times every call to a webhook in its histogram
+//! `apiserver_admission_webhook_admission_duration_seconds{name,operation,type}` (buckets
+//! 5 ms, 25 ms, 100 ms, …; k8s.io/apiserver pkg/admission/metrics). This benchmark reads it
+//! before and after each phase and reports the phase's calls, mean and share in the first
+//! bucket. Phases, interleaved for `--rounds` rounds (A B C A B C …), each `--creates`
+//! sequential StatefulSet creates without `spec.serviceName`:
+//!
+//! - `creates Service`: no Service exists, so the webhook creates it during admission;
+//! - `Service cached`: the headless Service exists and is in the webhook's cache (the hot path);
+//! - `no webhook`: the MutatingWebhookConfiguration removed (wall time only).
+//!
+//! Medians over rounds are printed with each round's figures. Nothing leaves 127.0.0.1; the
+//! cluster stops on exit. README "Performance" quotes it.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+use sts_e2e::webhook::{CONFIGURATION_NAME, WEBHOOK_NAME};
+use sts_e2e::{ClusterOptions, LocalCluster, WebhookOptions};
+
+const NAMESPACE: &str = "admission-bench";
+const HISTOGRAM: &str = "apiserver_admission_webhook_admission_duration_seconds";
+
+#[derive(Parser)]
+#[command(about = "sts-webhook's admission latency from the API server's own histogram")]
+struct Cli {
+    /// StatefulSet creates per phase and round.
+    #[arg(long, default_value_t = 100)]
+    creates: usize,
+    /// Rounds; each runs every phase once, in turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The sts-webhook binary (default: next to this one); give a release build for figures.
+    #[arg(long)]
+    webhook_bin: Option<std::path::PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sts-admission-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sts-admission-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The webhook's CREATE calls as the API server counted them: cumulative bucket counts
+/// (upper bound in seconds, count), sum of seconds, count.
+#[derive(Clone, Debug, Default)]
+struct Calls {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Calls {
+    fn minus(&self, before: &Calls) -> Calls {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(le, n)| {
+                let old = before
+                    .buckets
+                    .iter()
+                    .find(|(l, _)| l == le)
+                    .map_or(0.0, |(_, c)| *c);
+                (*le, n - old)
+            })
+            .collect();
+        Calls {
+            buckets,
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+        }
+    }
+    fn share_within(&self, le: f64) -> f64 {
+        let n = self
+            .buckets
+            .iter()
+            .find(|(l, _)| (*l - le).abs() < 1e-9)
+            .map_or(0.0, |(_, c)| *c);
+        if self.count > 0.0 {
+            n / self.count
+        } else {
+            0.0
+        }
+    }
+}
+
+async fn webhook_calls(client: &Client) -> Result<Calls> {
+    let text = client
+        .request_text(
+            http::Request::get("/metrics")
+                .body(Vec::new())
+                .context("building GET /metrics")?,
+        )
+        .await
+        .context("reading the API server's /metrics")?;
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .context("parsing the API server's /metrics")?;
+    let ours = |s: &prometheus_parse::Sample| {
+        s.labels.get("name") == Some(WEBHOOK_NAME)
+            && s.labels.get("operation") == Some("CREATE")
+            && s.labels.get("type") == Some("admit")
+    };
+    let mut calls = Calls::default();
+    for s in scrape.samples.iter().filter(|s| ours(s)) {
+        match (&s.value, s.metric.as_str()) {
+            (prometheus_parse::Value::Histogram(h), m) if m == HISTOGRAM => {
+                // One series per `rejected` value; add them up.
+                for b in h {
+                    match calls.buckets.iter_mut().find(|(le, _)| *le == b.less_than) {
+                        Some((_, n)) => *n += b.count,
+                        None => calls.buckets.push((b.less_than, b.count)),
+                    }
+                }
+            }
+            (v, m) if m == format!("{HISTOGRAM}_sum") => calls.sum += value(v),
+            (v, m) if m == format!("{HISTOGRAM}_count") => calls.count += value(v),
+            _ => {}
+        }
+    }
+    Ok(calls)
+}
+
+fn value(v: &prometheus_parse::Value) -> f64 {
+    match v {
+        prometheus_parse::Value::Counter(x)
+        | prometheus_parse::Value::Gauge(x)
+        | prometheus_parse::Value::Untyped(x) => *x,
+        _ => 0.0,
+    }
+}
+
+fn statefulset(name: &str) -> Result<StatefulSet> {
+    Ok(serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "c", "image": "registry.k8s.io/pause:3.9",
+                    "ports": [{ "name": "http", "containerPort": 8080 }] }] },
+            },
+        },
+    }))?)
+}
+
+fn headless(name: &str) -> Result<Service> {
+    Ok(serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": { "clusterIP": "None", "selector": { "app": name }, "ports": [{ "port": 8080 }] },
+    }))?)
+}
+
+/// What one phase of one round measured.
+struct Phase {
+    wall: Duration,
+    calls: Calls,
+}
+
+async fn create_all(api: &Api<StatefulSet>, names: &[String]) -> Result<Duration> {
+    let started = Instant::now();
+    for name in names {
+        api.create(&PostParams::default(), &statefulset(name)?)
+            .await
+            .with_context(|| format!("creating StatefulSet {name}"))?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn measured(client: &Client, api: &Api<StatefulSet>, names: &[String]) -> Result<Phase> {
+    let before = webhook_calls(client).await?;
+    let wall = create_all(api, names).await?;
+    let calls = webhook_calls(client).await?.minus(&before);
+    if calls.count as usize != names.len() {
+        bail!(
+            "the API server counted {} webhook calls for {} creates",
+            calls.count,
+            names.len()
+        );
+    }
+    Ok(Phase { wall, calls })
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let webhook = cli.webhook_bin.as_deref().map_or_else(
+        || "debug build next to this binary".to_owned(),
+        |b| b.display().to_string(),
+    );
+    println!("sts-webhook: {webhook}");
+    let mut cluster = LocalCluster::start(ClusterOptions {
+        webhook: Some(WebhookOptions {
+            bin: cli.webhook_bin.clone(),
+            ..WebhookOptions::default()
+        }),
+        ..ClusterOptions::default()
+    })
+    .await
+    .context("starting the local control plane with sts-webhook")?;
+    let result = bench(&mut cluster, &cli).await;
+    cluster.shutdown(false).await;
+    result
+}
+
+async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
+    let client = cluster.client();
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": NAMESPACE } }))?,
+        )
+        .await?;
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NAMESPACE);
+    let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
+    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let mut rows: Vec<(usize, Phase, Phase, Duration)> = Vec::new();
+    for round in 0..cli.rounds {
+        let names = |p: &str| -> Vec<String> {
+            (0..cli.creates).map(|i| format!("{p}{round}-{i}")).collect()
+        };
+        let creating = measured(&client, &sets, &names("a")).await?;
+
+        let cached_names = names("b");
+        for name in &cached_names {
+            services.create(&PostParams::default(), &headless(name)?).await?;
+        }
+        // The webhook's Service watch delivers them within milliseconds; give it a second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let cached = measured(&client, &sets, &cached_names).await?;
+        if cached.calls.count as usize != cli.creates {
+            bail!("cache-hit phase saw {} calls", cached.calls.count);
+        }
+
+        configs
+            .delete(CONFIGURATION_NAME, &DeleteParams::default())
+            .await
+            .context("removing the webhook configuration")?;
+        // The API server drops the webhook asynchronously; wait until a create is not mutated.
+        let probe = statefulset("probe")?;
+        let dry_run = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let begin = Instant::now();
+        while sets
+            .create(&dry_run, &probe)
+            .await?
+            .spec
+            .and_then(|s| s.service_name)
+            .is_some_and(|n| !n.is_empty())
+        {
+            if begin.elapsed() > Duration::from_secs(30) {
+                bail!("the API server still calls the webhook 30 s after its configuration went");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bare = create_all(&sets, &names("c")).await?;
+        let webhook = cluster
+            .webhook()
+            .context("the cluster runs without its webhook")?;
+        webhook.register(&client).await?;
+        rows.push((round + 1, creating, cached, bare));
+    }
+    print_report(cli, &rows);
+    Ok(())
+}
+
+fn ms(d: f64) -> String {
+    format!("{:.2}", d * 1000.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn print_report(cli: &Cli, rows: &[(usize, Phase, Phase, Duration)]) {
+    println!(
+        "{} sequential StatefulSet creates per phase, {} rounds; latency = the API server's own histogram of its calls to {WEBHOOK_NAME}",
+        cli.creates, cli.rounds
+    );
+    println!("round  phase            calls  mean ms  <=5 ms  <=25 ms  wall s  wall / no webhook");
+    for (round, creating, cached, bare) in rows {
+        for (label, p) in [("creates Service", creating), ("Service cached", cached)] {
+            println!(
+                "{round:<5}  {label:<15}  {:>5}  {:>7}  {:>5.1}%  {:>6.1}%  {:>6.2}  {:>5.2}",
+                p.calls.count,
+                ms(p.calls.sum / p.calls.count),
+                100.0 * p.calls.share_within(0.005),
+                100.0 * p.calls.share_within(0.025),
+                p.wall.as_secs_f64(),
+                p.wall.as_secs_f64() / bare.as_secs_f64()
+            );
+        }
+        println!(
+            "{round:<5}  {:<15}  {:>5}  {:>7}  {:>6}  {:>7}  {:>6.2}  {:>5.2}",
+            "no webhook",
+            "-",
+            "-",
+            "-",
+            "-",
+            bare.as_secs_f64(),
+            1.0
+        );
+    }
+    let pick = |f: &dyn Fn(&(usize, Phase, Phase, Duration)) -> f64| {
+        median(rows.iter().map(f).collect())
+    };
+    println!(
+        "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
+        ms(pick(&|r| r.1.calls.sum / r.1.calls.count)),
+        100.0 * pick(&|r| r.1.calls.share_within(0.005)),
+        pick(&|r| r.1.wall.as_secs_f64() / r.3.as_secs_f64()),
+        ms(pick(&|r| r.2.calls.sum / r.2.calls.count)),
+        100.0 * pick(&|r| r.2.calls.share_within(0.005)),
+        pick(&|r| r.2.wall.as_secs_f64() / r.3.as_secs_f64()),
+    );
+}
