@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
+.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler test-rbac-webhook lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
 
 all: build
 
@@ -119,6 +119,11 @@ test-e2e: build control-plane nextest
 # test-unit, and run here.
 test-reconciler: build control-plane nextest
 	$(BIN)/sts-cluster run -- $(CARGO) nextest run -p sts-webhook --test reconciler_cluster --run-ignored only
+
+# Least privilege of deploy/base's ClusterRole: each verb removed in turn must break what it
+# enables (crates/webhook/tests/rbac_cluster.rs). A cluster of its own, like test-reconciler.
+test-rbac-webhook: build control-plane nextest
+	$(BIN)/sts-cluster run -- $(CARGO) nextest run -p sts-webhook --test rbac_cluster --run-ignored only
 
 lint: lint-workflows
 	$(CARGO) fmt --all -- --check

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The live stages of `make test`, once per Kubernetes release: for each version given, install
 # (or reuse) its control plane, run the e2e suite with sts-webhook, then the reconciler test and
-# the webhook's API-fault tests, each on a cluster without the suite's webhook. Prints each
-# stage's time and each version's test counts, and exits non-zero if any stage failed (every stage runs, so one report covers all versions).
+# the webhook's API-fault tests and its RBAC proof, each on a cluster of its own without the
+# suite's webhook. Prints each stage's time and each version's test counts, and exits non-zero
+# if any stage failed (every stage runs, so one report covers all versions).
 #
 # Usage: tests/e2e-matrix.sh 1.37.2 1.20.2      (the Makefile passes $(K8S_VERSIONS))
 # Needs: the workspace binaries built (make build) and cargo-nextest.
@@ -72,6 +73,10 @@ for version in "${versions[@]}"; do
   # its own cluster without the suite's webhook, one test at a time (each runs its own webhooks).
   stage "$version" api-faults "$bin/sts-cluster" run -- \
     cargo nextest run -p sts-e2e --test api_faults --run-ignored only --test-threads 1
+  # Each verb of deploy/base's ClusterRole removed in turn, on a cluster of its own: its
+  # reconcilers watch all namespaces, as do the reconciler stage's.
+  stage "$version" rbac-webhook "$bin/sts-cluster" run -- \
+    cargo nextest run -p sts-webhook --test rbac_cluster --run-ignored only
   # deploy/admission-policy on a cluster of its own (its binding covers every namespace).
   if [[ $minor =~ ^[0-9]+$ ]] && ((minor < POLICY_MIN_MINOR)); then
     report+=("$(printf '%-8s  %-12s  %5s   %-6s  %s' "$version" "adm-policy" "-" "n/a" "1 test not applicable (MutatingAdmissionPolicy needs Kubernetes >= 1.$POLICY_MIN_MINOR)")")

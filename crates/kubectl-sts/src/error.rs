@@ -130,7 +130,14 @@ pub enum Error {
         source: crate::retry::RequestTimedOut,
     },
 
-    #[error("forbidden: you may not {verb} {resource} {scope}: {message}")]
+    /// HTTP 403. The message ends with the RBAC rule that grants the request
+    /// ([`crate::permissions::grant_hint`]): a Role rule in a namespace, a ClusterRole rule for
+    /// all namespaces and cluster-scoped resources. One line: `orphans --delete` shows it in a
+    /// result row.
+    #[error(
+        "forbidden: you may not {verb} {resource} {scope}: {message}{}",
+        crate::permissions::grant_hint(verb, resource, matches!(scope, Scope::Namespace(_)))
+    )]
     Forbidden {
         verb: &'static str,
         resource: String,

@@ -11,6 +11,7 @@ pub mod collect;
 pub mod context;
 pub mod error;
 pub mod output;
+pub mod permissions;
 pub mod printer;
 pub mod prompt;
 pub mod render;

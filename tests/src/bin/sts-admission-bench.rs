@@ -49,8 +49,7 @@ struct Cli {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -245,13 +244,17 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
     let mut rows: Vec<(usize, Phase, Phase, Duration)> = Vec::new();
     for round in 0..cli.rounds {
         let names = |p: &str| -> Vec<String> {
-            (0..cli.creates).map(|i| format!("{p}{round}-{i}")).collect()
+            (0..cli.creates)
+                .map(|i| format!("{p}{round}-{i}"))
+                .collect()
         };
         let creating = measured(&client, &sets, &names("a")).await?;
 
         let cached_names = names("b");
         for name in &cached_names {
-            services.create(&PostParams::default(), &headless(name)?).await?;
+            services
+                .create(&PostParams::default(), &headless(name)?)
+                .await?;
         }
         // The webhook's Service watch delivers them within milliseconds; give it a second.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -303,7 +306,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn print_report(cli: &Cli, rows: &[(usize, Phase, Phase, Duration)]) {
+/// One round: its number, the phase creating Services, the phase with Services cached, and the
+/// wall time of the same creates with no webhook.
+type Row = (usize, Phase, Phase, Duration);
+
+fn print_report(cli: &Cli, rows: &[Row]) {
     println!(
         "{} sequential StatefulSet creates per phase, {} rounds; latency = the API server's own histogram of its calls to {WEBHOOK_NAME}",
         cli.creates, cli.rounds
@@ -332,9 +339,7 @@ fn print_report(cli: &Cli, rows: &[(usize, Phase, Phase, Duration)]) {
             1.0
         );
     }
-    let pick = |f: &dyn Fn(&(usize, Phase, Phase, Duration)) -> f64| {
-        median(rows.iter().map(f).collect())
-    };
+    let pick = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(f).collect());
     println!(
         "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
         ms(pick(&|r| r.1.calls.sum / r.1.calls.count)),
