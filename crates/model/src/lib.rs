@@ -9,6 +9,7 @@
 
 // --- objects and the facts read off them; names and quantities ---
 pub mod age;
+pub mod index;
 pub mod naming;
 pub mod objects;
 pub mod quantity;

@@ -1,6 +1,8 @@
 //! Is the StatefulSet's governing Service there, headless, and selecting its pods?
 //! Without that, the pods' stable DNS names do not resolve.
 
+use std::borrow::Borrow;
+
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use serde::{Deserialize, Serialize};
@@ -35,13 +37,14 @@ impl ServiceHealth {
 }
 
 /// Health of the governing Service, looked up by name among `services` of the StatefulSet's
-/// namespace (Services of other namespaces are ignored).
-pub fn service_health(sts: &StatefulSet, services: &[Service]) -> ServiceHealth {
+/// namespace (Services of other namespaces are ignored). `services` may be the Services or
+/// references to them (e.g. the one [`crate::index::ByName::get_slice`] found).
+pub fn service_health<S: Borrow<Service>>(sts: &StatefulSet, services: &[S]) -> ServiceHealth {
     let Some(name) = service_name(sts) else {
         return ServiceHealth::NotSet;
     };
     let namespace = sts.metadata.namespace.as_deref();
-    let Some(service) = services.iter().find(|s| {
+    let Some(service) = services.iter().map(Borrow::borrow).find(|s| {
         s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref() == namespace
     }) else {
         return ServiceHealth::Missing;
@@ -251,7 +254,10 @@ mod tests {
     #[test]
     fn unset_and_empty_service_name() {
         let unset = statefulset("prod", "web").service_name(None).build();
-        assert_eq!(service_health(&unset, &[]), ServiceHealth::NotSet);
+        assert_eq!(
+            service_health::<Service>(&unset, &[]),
+            ServiceHealth::NotSet
+        );
         let empty = statefulset("prod", "web").service_name(Some("")).build();
         assert_eq!(
             service_health(&empty, &[service("prod", "web").build()]),
@@ -262,7 +268,7 @@ mod tests {
     #[test]
     fn missing_including_same_name_in_other_namespace() {
         let sts = statefulset("prod", "web").build();
-        assert_eq!(service_health(&sts, &[]), ServiceHealth::Missing);
+        assert_eq!(service_health::<Service>(&sts, &[]), ServiceHealth::Missing);
         assert_eq!(
             service_health(&sts, &[service("staging", "web").build()]),
             ServiceHealth::Missing
