@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use serde::{Deserialize, Serialize};
 
+use crate::headless::ServiceFacts;
 use crate::objects::service_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,33 +55,28 @@ pub fn service_health<S: Borrow<Service>>(sts: &StatefulSet, services: &[S]) -> 
 
 /// Whether an existing Service gives the StatefulSet's pods their DNS names: headless, with a
 /// selector that matches the pod template's labels. Never [`ServiceHealth::Missing`] or
-/// [`ServiceHealth::NotSet`].
-pub fn judge_service(service: &Service, sts: &StatefulSet) -> ServiceHealth {
-    let spec = service.spec.as_ref();
-    if spec.and_then(|s| s.cluster_ip.as_deref()) != Some("None") {
+/// [`ServiceHealth::NotSet`]. The Service is a full one or the webhook cache's
+/// ([`ServiceFacts`]).
+pub fn judge_service<S: ServiceFacts + ?Sized>(service: &S, sts: &StatefulSet) -> ServiceHealth {
+    if !service.is_headless() {
         return ServiceHealth::NotHeadless;
+    }
+    // Without a selector the endpoints controller publishes nothing for the pods.
+    if !service.has_selector() {
+        return ServiceHealth::SelectorMismatch;
     }
     let template_labels = sts
         .spec
         .as_ref()
         .and_then(|s| s.template.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
-    match spec
-        .and_then(|s| s.selector.as_ref())
-        .filter(|sel| !sel.is_empty())
-    {
-        // Without a selector the endpoints controller publishes nothing for the pods.
-        None => ServiceHealth::SelectorMismatch,
-        Some(selector) => {
-            let selects = selector
-                .iter()
-                .all(|(k, v)| template_labels.and_then(|l| l.get(k)) == Some(v));
-            if selects {
-                ServiceHealth::Ok
-            } else {
-                ServiceHealth::SelectorMismatch
-            }
-        }
+    let selects = service
+        .selector()
+        .all(|(k, v)| template_labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v));
+    if selects {
+        ServiceHealth::Ok
+    } else {
+        ServiceHealth::SelectorMismatch
     }
 }
 
@@ -91,9 +87,10 @@ pub fn judge_service(service: &Service, sts: &StatefulSet) -> ServiceHealth {
 ///
 /// `serviceName` is immutable, so a name that points at a Service selecting other pods could
 /// never be corrected; a fresh name gets a fresh headless Service.
-pub fn alternative_service_name<F>(taken: &str, sts: &StatefulSet, existing: F) -> Option<String>
+pub fn alternative_service_name<S, F>(taken: &str, sts: &StatefulSet, existing: F) -> Option<String>
 where
-    F: Fn(&str) -> Option<std::sync::Arc<Service>>,
+    S: ServiceFacts + ?Sized,
+    F: Fn(&str) -> Option<std::sync::Arc<S>>,
 {
     (2..=9).find_map(|n| {
         let suffix = format!("-{n}");
@@ -102,7 +99,7 @@ where
         let candidate = format!("{stem}{suffix}");
         match existing(&candidate) {
             None => Some(candidate),
-            Some(svc) if judge_service(&svc, sts) == ServiceHealth::Ok => Some(candidate),
+            Some(svc) if judge_service(&*svc, sts) == ServiceHealth::Ok => Some(candidate),
             Some(_) => None,
         }
     })
@@ -400,7 +397,7 @@ mod tests {
         );
         // Long names are cut so the suffix fits in 63 characters.
         let long = "a".repeat(63);
-        let alt = alternative_service_name(&long, &sts, |_| None).unwrap();
+        let alt = alternative_service_name(&long, &sts, |_| None::<Arc<Service>>).unwrap();
         assert_eq!(alt.len(), 63);
         assert!(alt.ends_with("-2"));
     }
