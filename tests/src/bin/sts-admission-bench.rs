@@ -12,6 +12,12 @@
 //! - `Service cached`: the headless Service exists and is in the webhook's cache (the hot path);
 //! - `no webhook`: the MutatingWebhookConfiguration removed (wall time only).
 //!
+//! Beside the API server's view, each phase reports the webhook's own view from its `/metrics`
+//! (`sts_webhook_admission_duration_seconds`: the handler alone, without TLS, HTTP and the API
+//! server's side; `sts_webhook_admission_service_create_duration_seconds`, when the webhook has it: the
+//! Service create calls), and in `creates Service` whether the Service existed when the
+//! StatefulSet create returned (a GET right after each create, not counted in the wall time).
+//!
 //! Medians over rounds are printed with each round's figures. Nothing leaves 127.0.0.1; the
 //! cluster stops on exit. README "Performance" quotes it.
 
@@ -44,6 +50,10 @@ struct Cli {
     /// The sts-webhook binary (default: next to this one); give a release build for figures.
     #[arg(long)]
     webhook_bin: Option<std::path::PathBuf>,
+    /// A flag for the webhook, after the harness's own (repeatable), e.g.
+    /// `--webhook-arg=--create-wait=1ms`.
+    #[arg(long = "webhook-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    webhook_args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -149,6 +159,77 @@ async fn webhook_calls(client: &Client) -> Result<Calls> {
     Ok(calls)
 }
 
+/// Sum and count of one of the webhook's own histograms (seconds), from its `/metrics`;
+/// zeros when it has no such histogram (an older build).
+#[derive(Clone, Copy, Debug, Default)]
+struct Own {
+    sum: f64,
+    count: f64,
+}
+
+impl Own {
+    fn minus(self, before: Own) -> Own {
+        Own {
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+        }
+    }
+    /// Mean in milliseconds, or "-" without observations.
+    fn mean_ms(self) -> String {
+        if self.count > 0.0 {
+            ms(self.sum / self.count)
+        } else {
+            "-".to_owned()
+        }
+    }
+}
+
+/// The webhook's handler time and its Service create calls, as its own metrics count them.
+#[derive(Clone, Copy, Debug, Default)]
+struct OwnView {
+    handler: Own,
+    creates: Own,
+}
+
+impl OwnView {
+    fn minus(self, before: OwnView) -> OwnView {
+        OwnView {
+            handler: self.handler.minus(before.handler),
+            creates: self.creates.minus(before.creates),
+        }
+    }
+}
+
+async fn webhook_own(cluster: &mut LocalCluster) -> Result<OwnView> {
+    let webhook = cluster
+        .webhook()
+        .context("the cluster runs without its webhook")?;
+    let (code, text) = webhook
+        .get("/metrics")
+        .await
+        .context("reading the webhook's /metrics")?;
+    if code != 200 {
+        bail!("the webhook's /metrics answered {code}");
+    }
+    let read = |name: &str| -> Own {
+        let field = |suffix: &str| {
+            let prefix = format!("{name}_{suffix} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Own {
+            sum: field("sum"),
+            count: field("count"),
+        }
+    };
+    Ok(OwnView {
+        handler: read("sts_webhook_admission_duration_seconds"),
+        creates: read("sts_webhook_admission_service_create_duration_seconds"),
+    })
+}
+
 fn value(v: &prometheus_parse::Value) -> f64 {
     match v {
         prometheus_parse::Value::Counter(x)
@@ -182,24 +263,52 @@ fn headless(name: &str) -> Result<Service> {
 
 /// What one phase of one round measured.
 struct Phase {
+    /// The creates' own time, one after the other (the presence checks not included).
     wall: Duration,
     calls: Calls,
+    own: OwnView,
+    /// Creates after which a GET found the Service (None: not checked).
+    present: Option<usize>,
 }
 
-async fn create_all(api: &Api<StatefulSet>, names: &[String]) -> Result<Duration> {
-    let started = Instant::now();
+/// Creates the StatefulSets one after the other; returns the time spent in the creates and,
+/// with `services`, how many of their Services a GET right after each create found.
+async fn create_all(
+    api: &Api<StatefulSet>,
+    names: &[String],
+    services: Option<&Api<Service>>,
+) -> Result<(Duration, Option<usize>)> {
+    let mut wall = Duration::ZERO;
+    let mut present = 0;
     for name in names {
+        let started = Instant::now();
         api.create(&PostParams::default(), &statefulset(name)?)
             .await
             .with_context(|| format!("creating StatefulSet {name}"))?;
+        wall += started.elapsed();
+        if let Some(services) = services
+            && services.get_opt(name).await?.is_some()
+        {
+            present += 1;
+        }
     }
-    Ok(started.elapsed())
+    Ok((wall, services.map(|_| present)))
 }
 
-async fn measured(client: &Client, api: &Api<StatefulSet>, names: &[String]) -> Result<Phase> {
+async fn measured(
+    cluster: &mut LocalCluster,
+    client: &Client,
+    api: &Api<StatefulSet>,
+    names: &[String],
+    services: Option<&Api<Service>>,
+) -> Result<Phase> {
     let before = webhook_calls(client).await?;
-    let wall = create_all(api, names).await?;
+    let own_before = webhook_own(cluster).await?;
+    let (wall, present) = create_all(api, names, services).await?;
     let calls = webhook_calls(client).await?.minus(&before);
+    // Background creates may still be finishing: give them a moment before reading.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let own = webhook_own(cluster).await?.minus(own_before);
     if calls.count as usize != names.len() {
         bail!(
             "the API server counted {} webhook calls for {} creates",
@@ -207,7 +316,12 @@ async fn measured(client: &Client, api: &Api<StatefulSet>, names: &[String]) -> 
             names.len()
         );
     }
-    Ok(Phase { wall, calls })
+    Ok(Phase {
+        wall,
+        calls,
+        own,
+        present,
+    })
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -215,10 +329,11 @@ async fn run(cli: Cli) -> Result<()> {
         || "debug build next to this binary".to_owned(),
         |b| b.display().to_string(),
     );
-    println!("sts-webhook: {webhook}");
+    println!("sts-webhook: {webhook} {}", cli.webhook_args.join(" "));
     let mut cluster = LocalCluster::start(ClusterOptions {
         webhook: Some(WebhookOptions {
             bin: cli.webhook_bin.clone(),
+            extra_args: cli.webhook_args.clone(),
             ..WebhookOptions::default()
         }),
         ..ClusterOptions::default()
@@ -248,7 +363,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
                 .map(|i| format!("{p}{round}-{i}"))
                 .collect()
         };
-        let creating = measured(&client, &sets, &names("a")).await?;
+        let creating = measured(cluster, &client, &sets, &names("a"), Some(&services)).await?;
 
         let cached_names = names("b");
         for name in &cached_names {
@@ -258,7 +373,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
         }
         // The webhook's Service watch delivers them within milliseconds; give it a second.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let cached = measured(&client, &sets, &cached_names).await?;
+        let cached = measured(cluster, &client, &sets, &cached_names, None).await?;
         if cached.calls.count as usize != cli.creates {
             bail!("cache-hit phase saw {} calls", cached.calls.count);
         }
@@ -286,7 +401,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let bare = create_all(&sets, &names("c")).await?;
+        let (bare, _) = create_all(&sets, &names("c"), None).await?;
         let webhook = cluster
             .webhook()
             .context("the cluster runs without its webhook")?;
@@ -315,21 +430,32 @@ fn print_report(cli: &Cli, rows: &[Row]) {
         "{} sequential StatefulSet creates per phase, {} rounds; latency = the API server's own histogram of its calls to {WEBHOOK_NAME}",
         cli.creates, cli.rounds
     );
-    println!("round  phase            calls  mean ms  <=5 ms  <=25 ms  wall s  wall / no webhook");
+    println!(
+        "(own ms: the webhook's handler alone, its own histogram; create ms: its Service create calls; svc at return: a GET right after the create found the Service)"
+    );
+    println!(
+        "round  phase            calls  mean ms  <=5 ms  <=25 ms  wall s  wall / no webhook  own ms  create ms  svc at return"
+    );
     for (round, creating, cached, bare) in rows {
         for (label, p) in [("creates Service", creating), ("Service cached", cached)] {
             println!(
-                "{round:<5}  {label:<15}  {:>5}  {:>7}  {:>5.1}%  {:>6.1}%  {:>6.2}  {:>5.2}",
+                "{round:<5}  {label:<15}  {:>5}  {:>7}  {:>5.1}%  {:>6.1}%  {:>6.2}  {:>17.2}  {:>6}  {:>9}  {:>13}",
                 p.calls.count,
                 ms(p.calls.sum / p.calls.count),
                 100.0 * p.calls.share_within(0.005),
                 100.0 * p.calls.share_within(0.025),
                 p.wall.as_secs_f64(),
-                p.wall.as_secs_f64() / bare.as_secs_f64()
+                p.wall.as_secs_f64() / bare.as_secs_f64(),
+                p.own.handler.mean_ms(),
+                p.own.creates.mean_ms(),
+                p.present.map_or_else(
+                    || "-".to_owned(),
+                    |n| format!("{:.1}%", 100.0 * n as f64 / p.calls.count)
+                ),
             );
         }
         println!(
-            "{round:<5}  {:<15}  {:>5}  {:>7}  {:>6}  {:>7}  {:>6.2}  {:>5.2}",
+            "{round:<5}  {:<15}  {:>5}  {:>7}  {:>6}  {:>7}  {:>6.2}  {:>17.2}",
             "no webhook",
             "-",
             "-",
@@ -341,10 +467,11 @@ fn print_report(cli: &Cli, rows: &[Row]) {
     }
     let pick = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(f).collect());
     println!(
-        "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
+        "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x, Service at return {:.1}%; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
         ms(pick(&|r| r.1.calls.sum / r.1.calls.count)),
         100.0 * pick(&|r| r.1.calls.share_within(0.005)),
         pick(&|r| r.1.wall.as_secs_f64() / r.3.as_secs_f64()),
+        100.0 * pick(&|r| r.1.present.unwrap_or(0) as f64 / r.1.calls.count),
         ms(pick(&|r| r.2.calls.sum / r.2.calls.count)),
         100.0 * pick(&|r| r.2.calls.share_within(0.005)),
         pick(&|r| r.2.wall.as_secs_f64() / r.3.as_secs_f64()),
