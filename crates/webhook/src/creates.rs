@@ -24,9 +24,11 @@
 //! - the answer never waits longer than `--create-wait` for the API server, so a slow or
 //!   unreachable API server cannot fail or delay a StatefulSet create past the webhook's
 //!   `timeoutSeconds`;
-//! - the Service usually exists by the time the StatefulSet create returns (97–100 % of the
-//!   benchmark's creates), because the API server still validates and stores the StatefulSet
-//!   after the answer; it is not guaranteed, as it was when the create was waited for;
+//! - the Service usually exists by the time the StatefulSet create returns in a burst of
+//!   creates (97–100 % in the benchmark), because the API server still validates and stores
+//!   the StatefulSet after the answer; a lone create, whose Service create needs a new
+//!   connection to the API server, saw it 37–79 ms later (e2e). It is no longer guaranteed, as
+//!   it was when the create was waited for;
 //! - a create, once started, is not cancelled with the request (it runs in a task of its own),
 //!   and at shutdown the process waits for the creates in flight (at most [`CREATE_TIMEOUT`]);
 //! - a failure known before the answer is a warning in it, as before (with a `--create-wait`;
@@ -75,8 +77,8 @@ impl Default for CreateSettings {
 }
 
 /// `--create-wait`'s default: none. Measured with the release build on the local control plane
-/// (2 shared cores, README "Performance"): a create took 8–29 ms, so waiting 1–3 ms caught
-/// none of them while it held every answer for the wait plus up to a millisecond of timer
+/// (2 shared cores, README "Performance"): a create took 8–29 ms, so a 1–3 ms wait ran out
+/// nearly every time while it held every answer for the wait plus up to a millisecond of timer
 /// resolution (tokio's timers tick in whole milliseconds; a 1 ms wait made the handler take
 /// 2.4 ms), and a create begun before the answer slowed the answer by competing with it. With no wait the answer leaves first, and the
 /// create begins once it has (see [`AfterAnswer`]). A wait lets a refusal that comes back
