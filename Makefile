@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: sslscan test-tls-scan all build bench-inspect control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler test-rbac-webhook lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
+.PHONY: sslscan test-tls-scan all build bench-inspect bench-scale control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler test-rbac-webhook lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
 
 all: build
 
@@ -161,6 +161,23 @@ $(LINT_TOOLS):
 # BENCH_ARGS go to sts-bench, e.g. BENCH_ARGS="--rounds 5".
 bench-inspect: control-plane
 	bash tests/bench-inspect.sh $(BENCH_ARGS)
+
+# A benchmark, not part of `make test`: `kubectl sts list -A` and `orphans -A` (table and
+# -o json), a release build, against `kubectl get … -A -o json` of the kinds each reads, on a
+# generated cluster of 1× and 10× 3,000 StatefulSets loaded into a local etcd + kube-apiserver
+# with no controller-manager (tests/src/bin/sts-scale-bench.rs, README "Performance"). Takes
+# about an hour and a half on 2 cores and needs ~20 GiB of free memory at 10×. The report is
+# also written to target/bench/scale-report.txt. SCALE_ARGS go to sts-scale-bench, e.g.
+# SCALE_ARGS="--sizes 0.1,0.2 --rounds 3" for a quick look, or
+# SCALE_ARGS="--dir /var/tmp/sts-scale --resume" to go on loading where a stopped run left off.
+SCALE_ARGS ?=
+SCALE_OUT := $(if $(TARGET_DIR),$(TARGET_DIR),target)
+bench-scale: control-plane
+	$(CARGO) build --release -p kubectl-sts
+	$(CARGO) build -p sts-e2e --bin sts-scale-bench
+	mkdir -p $(SCALE_OUT)/bench
+	bash -o pipefail -c '$(BIN)/sts-scale-bench --plugin $(SCALE_OUT)/release/kubectl-sts \
+	  --logs $(SCALE_OUT)/bench/scale-logs $(SCALE_ARGS) | tee $(SCALE_OUT)/bench/scale-report.txt'
 
 # A long-running local cluster for manual use: prints `export KUBECONFIG=…`, Ctrl-C stops it.
 cluster: build control-plane

@@ -39,6 +39,20 @@ pub struct ClusterOptions {
     /// Extra kube-controller-manager flags, after the harness's own (the benchmark raises the
     /// controllers' client QPS with them so that loading 1000 pods takes less time).
     pub controller_manager_args: Vec<String>,
+    /// Start only etcd and kube-apiserver: no kube-controller-manager, no simulated node, no
+    /// StorageClasses. Nothing then reacts to what is written (no pods made for StatefulSets,
+    /// no garbage collection, no binding) and nothing creates a namespace's `default`
+    /// ServiceAccount, which pods need: the caller creates it. For read benchmarks that load
+    /// objects as they are (sts-scale-bench). `webhook` is ignored then.
+    pub api_only: bool,
+    /// Extra kube-apiserver flags, after the harness's own (e.g. `--event-ttl=720h`).
+    pub apiserver_args: Vec<String>,
+    /// Extra etcd flags, after the harness's own (e.g. `--quota-backend-bytes=…`).
+    pub etcd_args: Vec<String>,
+    /// Keep the etcd data of a reused `dir` instead of starting from scratch, so a benchmark
+    /// can go on loading where a stopped run left off. Certificates and the service-account
+    /// key are new at every start: tokens stored by an earlier run no longer verify.
+    pub keep_etcd_data: bool,
 }
 
 /// A running local control plane. Call [`LocalCluster::shutdown`]; dropping it kills every
@@ -135,6 +149,9 @@ impl LocalCluster {
         // A reused --dir starts from scratch: old etcd data would hold service-account tokens
         // signed with the previous run's key, and old logs would mislead.
         for stale in ["etcd-data", "apiserver-certs", "volumes"] {
+            if stale == "etcd-data" && opts.keep_etcd_data {
+                continue;
+            }
             let p = dir.join(stale);
             if p.exists() {
                 std::fs::remove_dir_all(&p)
@@ -159,7 +176,7 @@ impl LocalCluster {
         create_dir(&etcd_data)?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer_port}");
-        let etcd_args = vec![
+        let mut etcd_args = vec![
             format!("--data-dir={}", etcd_data.display()),
             "--name=sts-e2e".to_owned(),
             format!("--listen-client-urls={etcd_url}"),
@@ -169,6 +186,7 @@ impl LocalCluster {
             format!("--initial-cluster=sts-e2e={peer_url}"),
             "--log-level=warn".to_owned(),
         ];
+        etcd_args.extend(opts.etcd_args.iter().cloned());
         started.procs.push(ManagedProcess::spawn(
             "etcd",
             &binaries.etcd(),
@@ -226,6 +244,7 @@ impl LocalCluster {
             // Service's endpoints; nothing here needs that Service to have endpoints.
             api_args.push("--endpoint-reconciler-type=none".to_owned());
         }
+        api_args.extend(opts.apiserver_args.iter().cloned());
         started.procs.push(ManagedProcess::spawn(
             "kube-apiserver",
             &binaries.apiserver(),
@@ -245,6 +264,25 @@ impl LocalCluster {
         let kubeconfig = dir.join("admin.kubeconfig");
         write_kubeconfig(&kubeconfig, api_port, &pki)?;
         let client = client_from_kubeconfig(&kubeconfig).await?;
+
+        if opts.api_only {
+            let apiserver = started.procs.pop();
+            let etcd = started.procs.pop();
+            return Ok(LocalCluster {
+                dir: dir.to_owned(),
+                dir_is_temp: false,
+                kubeconfig,
+                binaries,
+                pki,
+                api_port,
+                client,
+                etcd,
+                apiserver,
+                controller_manager: None,
+                node: None,
+                webhook: None,
+            });
+        }
 
         // kube-controller-manager
         let mut kcm_args = vec![

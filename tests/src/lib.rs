@@ -5,6 +5,7 @@
 //! See docs/e2e.md for how it works and how to run the suite against another cluster.
 
 pub mod assets;
+pub mod bench;
 pub mod certs;
 pub mod cluster;
 pub mod control;
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod faults;
 pub mod https;
+pub mod load;
 pub mod node;
 pub mod process;
 pub mod rbac;

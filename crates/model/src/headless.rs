@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::cached::{CachedPort, CachedStatefulSet};
 use crate::dns::is_dns1123_label;
 
 /// Label on StatefulSets: `"false"` opts out of the webhook entirely.
@@ -154,6 +156,101 @@ fn match_labels(sts: &StatefulSet) -> Option<&BTreeMap<String, String>> {
         .filter(|m| !m.is_empty())
 }
 
+/// The facts about an existing Service that the webhook and its reconciler read: what
+/// [`check_existing`], [`ownership`], [`crate::service_health::judge_service`] and
+/// [`crate::reconcile::plan`] look at, and nothing more.
+///
+/// Implemented for the full [`Service`] (as read from the API, and by `kubectl-sts`) and for
+/// the webhook cache's [`crate::cached::CachedService`], which keeps only these facts; a unit
+/// test checks that both answer every method alike.
+pub trait ServiceFacts {
+    /// `metadata.name`.
+    fn name(&self) -> Option<&str>;
+    /// `metadata.namespace`.
+    fn namespace(&self) -> Option<&str>;
+    /// `metadata.uid`.
+    fn uid(&self) -> Option<&str>;
+    /// `metadata.resourceVersion`.
+    fn resource_version(&self) -> Option<&str>;
+    /// `metadata.creationTimestamp`.
+    fn creation_timestamp(&self) -> Option<Timestamp>;
+    /// Whether `metadata.deletionTimestamp` is set (the Service is being deleted).
+    fn is_terminating(&self) -> bool;
+    /// `metadata.ownerReferences` (empty when absent).
+    fn owner_references(&self) -> &[OwnerReference];
+    /// The value of label [`MANAGED_BY_LABEL`].
+    fn managed_by(&self) -> Option<&str>;
+    /// The value of annotation [`STATEFULSET_ANNOTATION`]: the StatefulSet it was made for.
+    fn statefulset_annotation(&self) -> Option<&str>;
+    /// The value of annotation [`ADOPTED_ANNOTATION`]: the UID of the StatefulSet that the
+    /// reconciler once gave it as owner.
+    fn adopted_from(&self) -> Option<&str>;
+    /// Whether `spec.clusterIP` is `"None"`: only a headless Service gives pods DNS names.
+    fn is_headless(&self) -> bool;
+    /// The pairs of `spec.selector`, in key order (none when absent or empty: a Service
+    /// without a selector selects no pods either way).
+    fn selector(&self) -> impl Iterator<Item = (&str, &str)>;
+    /// Whether `spec.selector` has any pair.
+    fn has_selector(&self) -> bool {
+        self.selector().next().is_some()
+    }
+}
+
+impl ServiceFacts for Service {
+    fn name(&self) -> Option<&str> {
+        self.metadata.name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.metadata.namespace.as_deref()
+    }
+    fn uid(&self) -> Option<&str> {
+        self.metadata.uid.as_deref()
+    }
+    fn resource_version(&self) -> Option<&str> {
+        self.metadata.resource_version.as_deref()
+    }
+    fn creation_timestamp(&self) -> Option<Timestamp> {
+        self.metadata.creation_timestamp.as_ref().map(|t| t.0)
+    }
+    fn is_terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+    fn owner_references(&self) -> &[OwnerReference] {
+        self.metadata
+            .owner_references
+            .as_deref()
+            .unwrap_or_default()
+    }
+    fn managed_by(&self) -> Option<&str> {
+        label(self.metadata.labels.as_ref(), MANAGED_BY_LABEL)
+    }
+    fn statefulset_annotation(&self) -> Option<&str> {
+        label(self.metadata.annotations.as_ref(), STATEFULSET_ANNOTATION)
+    }
+    fn adopted_from(&self) -> Option<&str> {
+        label(self.metadata.annotations.as_ref(), ADOPTED_ANNOTATION)
+    }
+    fn is_headless(&self) -> bool {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.cluster_ip.as_deref())
+            .is_some_and(|ip| ip == "None")
+    }
+    fn selector(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The value of `key` in a label or annotation map.
+fn label<'a>(map: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+    map?.get(key).map(String::as_str)
+}
+
 /// The headless Service `service_name` that StatefulSet `sts` should have, in the
 /// StatefulSet's namespace.
 pub fn desired_service(
@@ -187,6 +284,10 @@ pub fn desired_service_in(
 }
 
 /// Like [`desired_service`] with namespace and StatefulSet name given explicitly.
+///
+/// Built from the same facts the webhook's cache keeps ([`CachedStatefulSet`]), so the
+/// Service made at admission and the one the reconciler heals with
+/// ([`desired_service_of`]) are the same by construction.
 pub fn desired_service_named(
     namespace: &str,
     sts_name: &str,
@@ -194,12 +295,41 @@ pub fn desired_service_named(
     service_name: &str,
     cfg: &HeadlessConfig,
 ) -> Result<Service, NoService> {
+    build_service(
+        namespace,
+        sts_name,
+        &CachedStatefulSet::from(sts),
+        service_name,
+        cfg,
+    )
+}
+
+/// The headless Service `service_name` for a StatefulSet of the webhook's cache, in its
+/// namespace.
+pub fn desired_service_of(
+    sts: &CachedStatefulSet,
+    service_name: &str,
+    cfg: &HeadlessConfig,
+) -> Result<Service, NoService> {
+    let namespace = sts.namespace().ok_or(NoService::NoNamespace)?;
+    let sts_name = sts
+        .name()
+        .filter(|n| !n.is_empty())
+        .ok_or(NoService::NoName)?;
+    build_service(namespace, sts_name, sts, service_name, cfg)
+}
+
+fn build_service(
+    namespace: &str,
+    sts_name: &str,
+    sts: &CachedStatefulSet,
+    service_name: &str,
+    cfg: &HeadlessConfig,
+) -> Result<Service, NoService> {
     check_buildable(namespace, sts_name, sts)?;
-    // check_buildable saw the shape MatchLabels, so the map has entries.
-    let selector = match_labels(sts).ok_or(NoService::NoSelector)?;
     let labels = BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())]);
     let annotations = BTreeMap::from([(STATEFULSET_ANNOTATION.to_owned(), sts_name.to_owned())]);
-    let ports = service_ports(sts);
+    let ports = service_ports(sts.ports());
     Ok(Service {
         metadata: ObjectMeta {
             name: Some(service_name.to_owned()),
@@ -210,7 +340,8 @@ pub fn desired_service_named(
         },
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_owned()),
-            selector: Some(selector.clone()),
+            // check_buildable saw the shape MatchLabels, so this has entries.
+            selector: Some(sts.match_labels().to_map()),
             ports: (!ports.is_empty()).then_some(ports),
             publish_not_ready_addresses: Some(cfg.publish_not_ready_addresses),
             ..ServiceSpec::default()
@@ -245,19 +376,12 @@ pub fn check_buildable<S: StatefulSetFacts + ?Sized>(
 /// Ports from every container's `ports`, deduplicated by (port, protocol), each with a unique
 /// valid name: the container port's own name when it is valid and free, else `<proto>-<port>`
 /// (with `-2`, `-3`… on the rare clash).
-fn service_ports(sts: &StatefulSet) -> Vec<ServicePort> {
-    let containers = sts
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(|p| p.containers.as_slice())
-        .unwrap_or_default();
+fn service_ports(ports: &[CachedPort]) -> Vec<ServicePort> {
     let mut seen: HashSet<(i32, String)> = HashSet::new();
     let mut names: HashSet<String> = HashSet::new();
     // Index = declaration order, used for the output order.
-    let all = containers
+    let all = ports
         .iter()
-        .flat_map(|c| c.ports.iter().flatten())
         .filter(|p| (1..=65535).contains(&p.container_port))
         .enumerate();
     // Named ports get their names first, so an unnamed port declared earlier cannot take a
@@ -266,7 +390,7 @@ fn service_ports(sts: &StatefulSet) -> Vec<ServicePort> {
         all.partition(|(_, p)| p.name.as_deref().is_some_and(is_dns1123_label));
     let mut assigned: Vec<(usize, ServicePort)> = Vec::new();
     for (idx, p) in named.into_iter().chain(unnamed) {
-        let protocol = p.protocol.clone().unwrap_or_else(|| "TCP".to_owned());
+        let protocol = p.protocol.as_deref().unwrap_or("TCP").to_owned();
         if !seen.insert((p.container_port, protocol.clone())) {
             continue;
         }
@@ -326,42 +450,28 @@ pub enum ExistingService {
 }
 
 /// Judges an existing Service named like the StatefulSet's `serviceName`.
-pub fn check_existing(svc: &Service, sts_name: &str) -> ExistingService {
-    let headless = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.cluster_ip.as_deref())
-        .is_some_and(|ip| ip == "None");
-    if !headless {
+pub fn check_existing<S: ServiceFacts + ?Sized>(svc: &S, sts_name: &str) -> ExistingService {
+    if !svc.is_headless() {
         return ExistingService::NotHeadless;
     }
     ExistingService::Headless(ownership(svc, sts_name))
 }
 
 /// Whether the Service was created by sts-webhook, and for which StatefulSet.
-pub fn ownership(svc: &Service, sts_name: &str) -> Ownership {
+pub fn ownership<S: ServiceFacts + ?Sized>(svc: &S, sts_name: &str) -> Ownership {
     if !is_managed(svc) {
         return Ownership::Foreign;
     }
-    match svc
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(STATEFULSET_ANNOTATION))
-    {
+    match svc.statefulset_annotation() {
         Some(owner) if owner == sts_name => Ownership::Ours,
-        Some(owner) => Ownership::OtherStatefulSet(owner.clone()),
+        Some(owner) => Ownership::OtherStatefulSet(owner.to_owned()),
         None => Ownership::Foreign,
     }
 }
 
 /// True when the Service carries `app.kubernetes.io/managed-by: sts-webhook`.
-pub fn is_managed(svc: &Service) -> bool {
-    svc.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
-        .is_some_and(|v| v == MANAGED_BY_VALUE)
+pub fn is_managed<S: ServiceFacts + ?Sized>(svc: &S) -> bool {
+    svc.managed_by() == Some(MANAGED_BY_VALUE)
 }
 
 /// The warning given when a Service of the wanted name exists but is not headless.

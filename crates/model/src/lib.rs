@@ -1,7 +1,8 @@
 //! Pure StatefulSet logic shared by `kubectl-sts` and `sts-webhook`.
 //!
-//! Everything here is a function over k8s-openapi types: no tokio, no kube
-//! client, no HTTP. That keeps the Kubernetes rules (naming, revisions,
+//! Everything here is a function over k8s-openapi types (or, for the webhook's
+//! watch caches, the compact types of [`cached`] that stand in for them): no tokio,
+//! no kube client, no HTTP. That keeps the Kubernetes rules (naming, revisions,
 //! partitions, orphan classification, the headless Service, the serviceName
 //! patch) in one place where they are unit-tested without a cluster.
 //!
@@ -9,6 +10,7 @@
 
 // --- objects and the facts read off them; names and quantities ---
 pub mod age;
+pub mod index;
 pub mod naming;
 pub mod objects;
 pub mod quantity;

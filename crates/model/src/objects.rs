@@ -7,19 +7,18 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube_core::Selector;
 
+use crate::headless::StatefulSetFacts;
+
 /// Pod label holding the *full* name of the revision (`<sts>-<hash>`) the pod was created
 /// from; `status.currentRevision` and `status.updateRevision` carry the same full names
 /// (pkg/controller/statefulset/stateful_set_utils.go, `apps.ControllerRevisionHashLabelKey`).
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// `spec.serviceName`, if set and non-empty. Servers before 1.33 return `""` when a
-/// manifest left it out; 1.33 made it optional (kubernetes/kubernetes#130233).
-pub fn service_name(sts: &StatefulSet) -> Option<&str> {
-    sts.spec
-        .as_ref()?
-        .service_name
-        .as_deref()
-        .filter(|n| !n.is_empty())
+/// manifest left it out; 1.33 made it optional (kubernetes/kubernetes#130233). Of a full
+/// StatefulSet or of the webhook cache's [`crate::cached::CachedStatefulSet`].
+pub fn service_name<S: StatefulSetFacts + ?Sized>(sts: &S) -> Option<&str> {
+    sts.service_name().filter(|n| !n.is_empty())
 }
 
 /// The full revision name a pod runs (its [`REVISION_LABEL`]).

@@ -49,7 +49,7 @@
 //! A name-only claim whose StatefulSet is unknown is an orphan when no candidate's pod `S-N`
 //! exists: **OwnerGone** under the same ownerReference test, else **StatefulSetDeleted**.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -57,9 +57,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::quantity::quantity_bytes;
 
+use crate::index::{ByName, NamespacedName, namespaced_name};
 use crate::naming::{
-    claim_matches, claim_template_names, ordinal_range, ordinals_start,
-    split_claim_for_statefulset, split_claim_for_template, split_ordinal,
+    claim_template_names, ordinal_range, ordinals_start, split_claim_for_statefulset, split_ordinal,
 };
 
 // ------------------------------------------------------------------ retention policy
@@ -187,124 +187,264 @@ pub enum ClaimOrigin {
     Unrelated,
 }
 
-fn same_namespace<'a>(meta_ns: Option<&'a str>) -> impl Fn(&Option<String>) -> bool + 'a {
-    move |ns| ns.as_deref() == meta_ns
+// ------------------------------------------------------------------ the index claims are judged by
+
+/// The StatefulSets and pods that claims are attributed to and classified against, indexed
+/// once ([`crate::index`]): every rule of the module docs is then a lookup by name, UID or
+/// mounted claim, so judging all claims of a listing costs O(claims + StatefulSets + pods)
+/// rather than their product (issue 15). Build one per listing and ask it about each claim;
+/// [`attribute_claim`] and [`find_orphans`] build one for a single call.
+pub struct ClaimIndex<'a> {
+    /// By (namespace, name), with the position in the input: rule 2 reports several matches
+    /// in input order.
+    statefulsets: HashMap<NamespacedName<'a>, (usize, &'a StatefulSet)>,
+    /// (namespace, uid).
+    statefulset_uids: HashSet<(&'a str, &'a str)>,
+    /// Claim template names in use, per namespace (rule 4).
+    templates: HashMap<&'a str, BTreeSet<&'a str>>,
+    pods: ByName<'a, Pod>,
+    /// (namespace, uid).
+    pod_uids: HashSet<(&'a str, &'a str)>,
+    /// (namespace, claim name) → (pod, volume name) of every pod volume that uses the claim.
+    mounts: HashMap<NamespacedName<'a>, Vec<(&'a Pod, &'a str)>>,
+}
+
+impl<'a> ClaimIndex<'a> {
+    /// Indexes `statefulsets` and `pods` (any namespaces; each claim is judged against its own
+    /// namespace's). One pass over each.
+    pub fn new(statefulsets: &'a [StatefulSet], pods: &'a [Pod]) -> Self {
+        let mut index = ClaimIndex {
+            statefulsets: HashMap::with_capacity(statefulsets.len()),
+            statefulset_uids: HashSet::with_capacity(statefulsets.len()),
+            templates: HashMap::new(),
+            pods: ByName::new(pods),
+            pod_uids: HashSet::with_capacity(pods.len()),
+            mounts: HashMap::new(),
+        };
+        for (position, sts) in statefulsets.iter().enumerate() {
+            let (namespace, name) = namespaced_name(&sts.metadata);
+            if sts.metadata.name.is_some() {
+                index
+                    .statefulsets
+                    .entry((namespace, name))
+                    .or_insert((position, sts));
+            }
+            if let Some(uid) = sts.metadata.uid.as_deref() {
+                index.statefulset_uids.insert((namespace, uid));
+            }
+            index
+                .templates
+                .entry(namespace)
+                .or_default()
+                .extend(claim_template_names(sts));
+        }
+        for pod in pods {
+            let (namespace, _) = namespaced_name(&pod.metadata);
+            if let Some(uid) = pod.metadata.uid.as_deref() {
+                index.pod_uids.insert((namespace, uid));
+            }
+            for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+                if let Some(pvc) = &volume.persistent_volume_claim {
+                    index
+                        .mounts
+                        .entry((namespace, pvc.claim_name.as_str()))
+                        .or_default()
+                        .push((pod, volume.name.as_str()));
+                }
+            }
+        }
+        index
+    }
+
+    fn statefulset(&self, namespace: &str, name: &str) -> Option<&'a StatefulSet> {
+        self.statefulsets.get(&(namespace, name)).map(|(_, s)| *s)
+    }
+
+    fn pod_exists(&self, namespace: &str, statefulset: &str, ordinal: i32) -> bool {
+        let pod_name = crate::naming::pod_name(statefulset, ordinal);
+        self.pods.get(namespace, &pod_name).is_some()
+    }
+
+    /// Names of the pods that use the claim, sorted, each once ([`claim_users`] for one claim).
+    pub fn users_of(&self, namespace: &str, claim: &str) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .mounts
+            .get(&(namespace, claim))
+            .into_iter()
+            .flatten()
+            .map(|(pod, _)| pod.metadata.name.clone().unwrap_or_default())
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
+    /// Attribute `claim` (module docs, rules 1–5).
+    pub fn attribute(&self, claim: &PersistentVolumeClaim) -> ClaimOrigin {
+        let Some(name) = claim.metadata.name.as_deref() else {
+            return ClaimOrigin::Unrelated;
+        };
+        let (namespace, _) = namespaced_name(&claim.metadata);
+
+        // 1. ownerReferences written by the controller.
+        for owner in claim.metadata.owner_references.iter().flatten() {
+            let found = match owner.kind.as_str() {
+                "StatefulSet" => split_claim_for_statefulset(name, &owner.name)
+                    .map(|(t, n)| (owner.name.clone(), t, n)),
+                "Pod" => split_ordinal(&owner.name).and_then(|(sts, n)| {
+                    split_claim_for_statefulset(name, sts)
+                        .filter(|(_, claim_n)| *claim_n == n)
+                        .map(|(t, _)| (sts.to_string(), t, n))
+                }),
+                _ => None,
+            };
+            if let Some((statefulset, template, ordinal)) = found {
+                return ClaimOrigin::Attributed(Attribution {
+                    statefulset,
+                    template: template.to_string(),
+                    ordinal,
+                    rule: AttributionRule::OwnerReference,
+                });
+            }
+        }
+
+        // 3's evidence, used by 2 to break ties and on its own below.
+        let mut by_pods = self.mounting_pod_candidates(namespace, name);
+
+        // 2. existing StatefulSets' templates: each split `T-S-N` of the name whose `S` exists
+        //    with a template `T`, in the input's order of StatefulSets and templates.
+        let splits = claim_name_splits(name);
+        let mut by_sets: Vec<(usize, usize, Attribution)> = Vec::new();
+        for &(sts_name, template, ordinal) in &splits {
+            let Some(&(position, sts)) = self.statefulsets.get(&(namespace, sts_name)) else {
+                continue;
+            };
+            for (i, _) in claim_template_names(sts)
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t == template)
+            {
+                by_sets.push((
+                    position,
+                    i,
+                    Attribution {
+                        statefulset: sts_name.to_string(),
+                        template: template.to_string(),
+                        ordinal,
+                        rule: AttributionRule::StatefulSetTemplate,
+                    },
+                ));
+            }
+        }
+        by_sets.sort_by_key(|(position, i, _)| (*position, *i));
+        let mut by_sets: Vec<Attribution> = by_sets.into_iter().map(|(_, _, a)| a).collect();
+        match by_sets.len() {
+            0 => {}
+            1 => return ClaimOrigin::Attributed(by_sets.remove(0)),
+            _ => {
+                let narrowed: Vec<&Attribution> = by_sets
+                    .iter()
+                    .filter(|a| by_pods.iter().any(|p| same_split(a, p)))
+                    .collect();
+                return match narrowed.as_slice() {
+                    [one] => ClaimOrigin::Attributed((*one).clone()),
+                    _ => ClaimOrigin::Ambiguous(by_sets),
+                };
+            }
+        }
+
+        // 3. a pod mounting it the way the controller does.
+        if by_pods.len() > 1 {
+            return ClaimOrigin::Ambiguous(by_pods.into_iter().collect());
+        }
+        if let Some(only) = by_pods.pop_first() {
+            return ClaimOrigin::Attributed(only);
+        }
+
+        // 4. template names in use in the namespace, for StatefulSets that no longer exist;
+        //    by template name.
+        let exists = |sts: &str| self.statefulsets.contains_key(&(namespace, sts));
+        let mut by_template: Vec<Attribution> = match self.templates.get(namespace) {
+            Some(templates) => splits
+                .iter()
+                .filter(|(sts, template, _)| templates.contains(template) && !exists(sts))
+                .map(|&(sts, template, ordinal)| Attribution {
+                    statefulset: sts.to_string(),
+                    template: template.to_string(),
+                    ordinal,
+                    rule: AttributionRule::TemplateName,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        by_template.sort_by(|a, b| a.template.cmp(&b.template));
+        match by_template.len() {
+            0 => {}
+            1 => return ClaimOrigin::Attributed(by_template.remove(0)),
+            _ => return ClaimOrigin::Ambiguous(by_template),
+        }
+
+        // 5. the name alone, when no StatefulSet it could belong to exists.
+        if self.managed_by_something_else(claim, namespace) {
+            return ClaimOrigin::Unrelated;
+        }
+        name_only(name, exists, claim.metadata.labels.as_ref())
+            .map_or(ClaimOrigin::Unrelated, ClaimOrigin::NameOnly)
+    }
+
+    /// True when an ownerReference says something other than a gone StatefulSet/Pod manages
+    /// the claim: an owner of another kind (an operator's resource), or one that still exists.
+    fn managed_by_something_else(&self, claim: &PersistentVolumeClaim, namespace: &str) -> bool {
+        claim
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|owner| match owner.kind.as_str() {
+                "StatefulSet" => self
+                    .statefulset_uids
+                    .contains(&(namespace, owner.uid.as_str())),
+                "Pod" => self.pod_uids.contains(&(namespace, owner.uid.as_str())),
+                _ => true,
+            })
+    }
+
+    /// Rule 3: pods `S-N` whose volume named `T` uses the claim, with `claim == T-<pod>`.
+    fn mounting_pod_candidates(&self, namespace: &str, claim: &str) -> BTreeSet<Attribution> {
+        let mut found = BTreeSet::new();
+        for (pod, volume) in self.mounts.get(&(namespace, claim)).into_iter().flatten() {
+            let Some(pod_name) = pod.metadata.name.as_deref() else {
+                continue;
+            };
+            let Some((sts, ordinal)) = split_ordinal(pod_name) else {
+                continue;
+            };
+            if claim
+                .strip_suffix(pod_name)
+                .and_then(|p| p.strip_suffix('-'))
+                == Some(*volume)
+            {
+                found.insert(Attribution {
+                    statefulset: sts.to_string(),
+                    template: volume.to_string(),
+                    ordinal,
+                    rule: AttributionRule::MountingPod,
+                });
+            }
+        }
+        found
+    }
 }
 
 /// Attribute `claim` using the StatefulSets and pods given (any namespaces; only the claim's
-/// namespace is considered). See the module docs for the rules.
+/// namespace is considered). See the module docs for the rules. Indexes both lists for this one
+/// claim: for many claims, build a [`ClaimIndex`] once.
 pub fn attribute_claim(
     claim: &PersistentVolumeClaim,
     statefulsets: &[StatefulSet],
     pods: &[Pod],
 ) -> ClaimOrigin {
-    let Some(name) = claim.metadata.name.as_deref() else {
-        return ClaimOrigin::Unrelated;
-    };
-    let in_ns = same_namespace(claim.metadata.namespace.as_deref());
-    let sets: Vec<&StatefulSet> = statefulsets
-        .iter()
-        .filter(|s| in_ns(&s.metadata.namespace))
-        .collect();
-
-    // 1. ownerReferences written by the controller.
-    for owner in claim.metadata.owner_references.iter().flatten() {
-        let found = match owner.kind.as_str() {
-            "StatefulSet" => split_claim_for_statefulset(name, &owner.name)
-                .map(|(t, n)| (owner.name.clone(), t, n)),
-            "Pod" => split_ordinal(&owner.name).and_then(|(sts, n)| {
-                split_claim_for_statefulset(name, sts)
-                    .filter(|(_, claim_n)| *claim_n == n)
-                    .map(|(t, _)| (sts.to_string(), t, n))
-            }),
-            _ => None,
-        };
-        if let Some((statefulset, template, ordinal)) = found {
-            return ClaimOrigin::Attributed(Attribution {
-                statefulset,
-                template: template.to_string(),
-                ordinal,
-                rule: AttributionRule::OwnerReference,
-            });
-        }
-    }
-
-    // 3's evidence, used by 2 to break ties and on its own below.
-    let mut by_pods = mounting_pod_candidates(name, pods, &in_ns);
-
-    // 2. existing StatefulSets' templates.
-    let mut by_sets = Vec::new();
-    for sts in &sets {
-        let sts_name = sts.metadata.name.as_deref().unwrap_or_default();
-        for template in claim_template_names(sts) {
-            if let Some(ordinal) = claim_matches(name, template, sts_name) {
-                by_sets.push(Attribution {
-                    statefulset: sts_name.to_string(),
-                    template: template.to_string(),
-                    ordinal,
-                    rule: AttributionRule::StatefulSetTemplate,
-                });
-            }
-        }
-    }
-    match by_sets.len() {
-        0 => {}
-        1 => return ClaimOrigin::Attributed(by_sets.remove(0)),
-        _ => {
-            let narrowed: Vec<&Attribution> = by_sets
-                .iter()
-                .filter(|a| by_pods.iter().any(|p| same_split(a, p)))
-                .collect();
-            return match narrowed.as_slice() {
-                [one] => ClaimOrigin::Attributed((*one).clone()),
-                _ => ClaimOrigin::Ambiguous(by_sets),
-            };
-        }
-    }
-
-    // 3. a pod mounting it the way the controller does.
-    if by_pods.len() > 1 {
-        return ClaimOrigin::Ambiguous(by_pods.into_iter().collect());
-    }
-    if let Some(only) = by_pods.pop_first() {
-        return ClaimOrigin::Attributed(only);
-    }
-
-    // 4. template names in use in the namespace, for StatefulSets that no longer exist.
-    let existing: BTreeSet<&str> = sets
-        .iter()
-        .filter_map(|s| s.metadata.name.as_deref())
-        .collect();
-    let templates: BTreeSet<&str> = sets.iter().flat_map(|s| claim_template_names(s)).collect();
-    let by_template: Vec<Attribution> = templates
-        .iter()
-        .filter_map(|t| {
-            let (sts, ordinal) = split_claim_for_template(name, t)?;
-            (!existing.contains(sts)).then(|| Attribution {
-                statefulset: sts.to_string(),
-                template: t.to_string(),
-                ordinal,
-                rule: AttributionRule::TemplateName,
-            })
-        })
-        .collect();
-    match by_template.len() {
-        0 => {}
-        1 => {
-            return by_template
-                .into_iter()
-                .next()
-                .map_or(ClaimOrigin::Unrelated, ClaimOrigin::Attributed);
-        }
-        _ => return ClaimOrigin::Ambiguous(by_template),
-    }
-
-    // 5. the name alone, when no StatefulSet it could belong to exists.
-    if managed_by_something_else(claim, &sets, pods, &in_ns) {
-        return ClaimOrigin::Unrelated;
-    }
-    name_only(name, &existing, claim.metadata.labels.as_ref())
-        .map_or(ClaimOrigin::Unrelated, ClaimOrigin::NameOnly)
+    ClaimIndex::new(statefulsets, pods).attribute(claim)
 }
 
 /// Every `<T>-<S>-<N>` split of a claim name with non-empty `T` and `S`, as `(S, T, N)`.
@@ -328,13 +468,13 @@ pub fn claim_name_splits(claim: &str) -> Vec<(&str, &str, i32)> {
 /// Rule 5 (module docs). `None` when the name has no split or some split's `S` exists.
 fn name_only(
     name: &str,
-    existing: &BTreeSet<&str>,
+    exists: impl Fn(&str) -> bool,
     labels: Option<&BTreeMap<String, String>>,
 ) -> Option<NameMatch> {
     let splits = claim_name_splits(name);
     let (_, _, ordinal) = *splits.first()?;
     // Any existing `S` means the name may be that StatefulSet's (rule 4 declined to guess).
-    if splits.iter().any(|(sts, _, _)| existing.contains(sts)) {
+    if splits.iter().any(|(sts, _, _)| exists(sts)) {
         return None;
     }
     let mut candidates: Vec<Attribution> = splits
@@ -374,68 +514,8 @@ fn name_only(
     })
 }
 
-/// True when an ownerReference says something other than a gone StatefulSet/Pod manages the
-/// claim: an owner of another kind (an operator's resource), or one that still exists.
-fn managed_by_something_else(
-    claim: &PersistentVolumeClaim,
-    sets: &[&StatefulSet],
-    pods: &[Pod],
-    in_ns: &impl Fn(&Option<String>) -> bool,
-) -> bool {
-    claim
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|owner| match owner.kind.as_str() {
-            "StatefulSet" => sets
-                .iter()
-                .any(|s| s.metadata.uid.as_deref() == Some(owner.uid.as_str())),
-            "Pod" => pods.iter().any(|p| {
-                in_ns(&p.metadata.namespace) && p.metadata.uid.as_deref() == Some(&owner.uid)
-            }),
-            _ => true,
-        })
-}
-
 fn same_split(a: &Attribution, b: &Attribution) -> bool {
     a.statefulset == b.statefulset && a.template == b.template && a.ordinal == b.ordinal
-}
-
-fn mounting_pod_candidates(
-    claim: &str,
-    pods: &[Pod],
-    in_ns: &impl Fn(&Option<String>) -> bool,
-) -> BTreeSet<Attribution> {
-    let mut found = BTreeSet::new();
-    for pod in pods.iter().filter(|p| in_ns(&p.metadata.namespace)) {
-        let Some(pod_name) = pod.metadata.name.as_deref() else {
-            continue;
-        };
-        let Some((sts, ordinal)) = split_ordinal(pod_name) else {
-            continue;
-        };
-        for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-            let uses = volume
-                .persistent_volume_claim
-                .as_ref()
-                .is_some_and(|c| c.claim_name == claim);
-            if uses
-                && claim
-                    .strip_suffix(pod_name)
-                    .and_then(|p| p.strip_suffix('-'))
-                    == Some(volume.name.as_str())
-            {
-                found.insert(Attribution {
-                    statefulset: sts.to_string(),
-                    template: volume.name.clone(),
-                    ordinal,
-                    rule: AttributionRule::MountingPod,
-                });
-            }
-        }
-    }
-    found
 }
 
 // ------------------------------------------------------------------ claims in use
@@ -564,60 +644,64 @@ impl OrphanReport<'_> {
     }
 }
 
-/// Find and classify orphaned claims among `claims`.
-pub fn find_orphans<'a>(
+/// Find and classify orphaned claims among `claims`. Indexes `statefulsets` and `pods` once
+/// ([`ClaimIndex::find_orphans`]).
+pub fn find_orphans<'c>(
     statefulsets: &[StatefulSet],
     pods: &[Pod],
-    claims: &'a [PersistentVolumeClaim],
-) -> OrphanReport<'a> {
-    let users = claim_users(pods);
-    let mut report = OrphanReport::default();
-    for claim in claims {
-        let (attribution, name_match, found) = match attribute_claim(claim, statefulsets, pods) {
-            ClaimOrigin::Unrelated => continue,
-            ClaimOrigin::Ambiguous(candidates) => {
-                report.ambiguous.push((claim, candidates));
-                continue;
-            }
-            ClaimOrigin::Attributed(attribution) => {
-                let found = classify(claim, &attribution, statefulsets, pods);
-                (Some(attribution), None, found)
-            }
-            ClaimOrigin::NameOnly(m) => {
-                let found = match &m.chosen {
-                    Some(chosen) => classify(claim, chosen, statefulsets, pods),
-                    None => classify_unresolved(claim, &m, statefulsets, pods),
+    claims: &'c [PersistentVolumeClaim],
+) -> OrphanReport<'c> {
+    ClaimIndex::new(statefulsets, pods).find_orphans(claims)
+}
+
+impl ClaimIndex<'_> {
+    /// Find and classify orphaned claims among `claims`; sorted by namespace and name.
+    pub fn find_orphans<'c>(&self, claims: &'c [PersistentVolumeClaim]) -> OrphanReport<'c> {
+        let mut report = OrphanReport::default();
+        for claim in claims {
+            let (attribution, name_match, found) = match self.attribute(claim) {
+                ClaimOrigin::Unrelated => continue,
+                ClaimOrigin::Ambiguous(candidates) => {
+                    report.ambiguous.push((claim, candidates));
+                    continue;
                 }
-                .map(|(reason, note)| (reason, name_only_note(&m, &note)));
-                (m.chosen.clone(), Some(m), found)
+                ClaimOrigin::Attributed(attribution) => {
+                    let found = self.classify(claim, &attribution);
+                    (Some(attribution), None, found)
+                }
+                ClaimOrigin::NameOnly(m) => {
+                    let found = match &m.chosen {
+                        Some(chosen) => self.classify(claim, chosen),
+                        None => self.classify_unresolved(claim, &m),
+                    }
+                    .map(|(reason, note)| (reason, name_only_note(&m, &note)));
+                    (m.chosen.clone(), Some(m), found)
+                }
+            };
+            let Some((reason, mut note)) = found else {
+                continue;
+            };
+            if claim.metadata.deletion_timestamp.is_some() {
+                // Deleted claims linger while mounted: pvc-protection holds them.
+                note.push_str(
+                    "; being deleted, held by the pvc-protection finalizer while a pod uses it",
+                );
             }
-        };
-        let Some((reason, mut note)) = found else {
-            continue;
-        };
-        if claim.metadata.deletion_timestamp.is_some() {
-            // Deleted claims linger while mounted: pvc-protection holds them.
-            note.push_str(
-                "; being deleted, held by the pvc-protection finalizer while a pod uses it",
-            );
+            let (namespace, name) = namespaced_name(&claim.metadata);
+            report.orphans.push(Orphan {
+                claim,
+                attribution,
+                name_match,
+                reason,
+                used_by: self.users_of(namespace, name),
+                note,
+            });
         }
-        let key = (
-            claim.metadata.namespace.clone().unwrap_or_default(),
-            claim.metadata.name.clone().unwrap_or_default(),
-        );
-        report.orphans.push(Orphan {
-            claim,
-            attribution,
-            name_match,
-            reason,
-            used_by: users.get(&key).cloned().unwrap_or_default(),
-            note,
-        });
+        report
+            .orphans
+            .sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+        report
     }
-    report
-        .orphans
-        .sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
-    report
 }
 
 /// Why a claim chosen for deletion no longer qualifies, found by [`recheck_deletion`].
@@ -751,144 +835,108 @@ fn name_only_note(m: &NameMatch, note: &str) -> String {
     }
 }
 
-/// The claim's namespace's StatefulSets and pods.
-fn namespace_objects<'o>(
-    claim: &PersistentVolumeClaim,
-    statefulsets: &'o [StatefulSet],
-    pods: &'o [Pod],
-) -> (Vec<&'o StatefulSet>, Vec<&'o Pod>) {
-    let in_ns = same_namespace(claim.metadata.namespace.as_deref());
-    (
-        statefulsets
+impl ClaimIndex<'_> {
+    /// The OwnerGone note when the claim has StatefulSet/Pod ownerReferences and none of those
+    /// owners exists any more.
+    fn owner_gone_note(&self, claim: &PersistentVolumeClaim, namespace: &str) -> Option<String> {
+        let owners: Vec<_> = claim
+            .metadata
+            .owner_references
             .iter()
-            .filter(|s| in_ns(&s.metadata.namespace))
-            .collect(),
-        pods.iter()
-            .filter(|p| in_ns(&p.metadata.namespace))
-            .collect(),
-    )
-}
+            .flatten()
+            .filter(|r| r.kind == "StatefulSet" || r.kind == "Pod")
+            .collect();
+        let alive = |uid: &str, kind: &str| match kind {
+            "StatefulSet" => self.statefulset_uids.contains(&(namespace, uid)),
+            _ => self.pod_uids.contains(&(namespace, uid)),
+        };
+        if !owners.is_empty() && owners.iter().all(|r| !alive(&r.uid, &r.kind)) {
+            let gone = owners
+                .iter()
+                .map(|r| format!("{} {} (uid {})", r.kind, r.name, r.uid))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Some(format!(
+                "owner {gone} no longer exists; the garbage collector should delete this claim"
+            ));
+        }
+        None
+    }
 
-fn pod_exists(ns_pods: &[&Pod], statefulset: &str, ordinal: i32) -> bool {
-    let pod_name = crate::naming::pod_name(statefulset, ordinal);
-    ns_pods
-        .iter()
-        .any(|p| p.metadata.name.as_deref() == Some(pod_name.as_str()))
-}
-
-/// The OwnerGone note when the claim has StatefulSet/Pod ownerReferences and none of those
-/// owners exists any more.
-fn owner_gone_note(
-    claim: &PersistentVolumeClaim,
-    ns_sets: &[&StatefulSet],
-    ns_pods: &[&Pod],
-) -> Option<String> {
-    let owners: Vec<_> = claim
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .filter(|r| r.kind == "StatefulSet" || r.kind == "Pod")
-        .collect();
-    let alive = |uid: &str, kind: &str| match kind {
-        "StatefulSet" => ns_sets
+    /// Classify a name-only claim whose StatefulSet is unknown; `None` when a candidate's pod
+    /// exists (the claim may still be that pod's).
+    pub fn classify_unresolved(
+        &self,
+        claim: &PersistentVolumeClaim,
+        name_match: &NameMatch,
+    ) -> Option<(OrphanReason, String)> {
+        let (namespace, _) = namespaced_name(&claim.metadata);
+        if name_match
+            .candidates
             .iter()
-            .any(|s| s.metadata.uid.as_deref() == Some(uid)),
-        _ => ns_pods
-            .iter()
-            .any(|p| p.metadata.uid.as_deref() == Some(uid)),
-    };
-    if !owners.is_empty() && owners.iter().all(|r| !alive(&r.uid, &r.kind)) {
-        let gone = owners
-            .iter()
-            .map(|r| format!("{} {} (uid {})", r.kind, r.name, r.uid))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Some(format!(
-            "owner {gone} no longer exists; the garbage collector should delete this claim"
-        ));
-    }
-    None
-}
-
-/// Classify a name-only claim whose StatefulSet is unknown; `None` when a candidate's pod
-/// exists (the claim may still be that pod's).
-pub fn classify_unresolved(
-    claim: &PersistentVolumeClaim,
-    name_match: &NameMatch,
-    statefulsets: &[StatefulSet],
-    pods: &[Pod],
-) -> Option<(OrphanReason, String)> {
-    let (ns_sets, ns_pods) = namespace_objects(claim, statefulsets, pods);
-    if name_match
-        .candidates
-        .iter()
-        .any(|c| pod_exists(&ns_pods, &c.statefulset, c.ordinal))
-    {
-        return None;
-    }
-    if let Some(note) = owner_gone_note(claim, &ns_sets, &ns_pods) {
-        return Some((OrphanReason::OwnerGone, note));
-    }
-    Some((
-        OrphanReason::StatefulSetDeleted,
-        format!(
-            "made by a StatefulSet that no longer exists, attributed by name only, which one the name does not tell: {} (name it to act: kubectl sts orphans <statefulset>)",
-            name_match.candidate_names().join(", ")
-        ),
-    ))
-}
-
-/// Classify one attributed claim; `None` when it is not an orphan.
-pub fn classify(
-    claim: &PersistentVolumeClaim,
-    attribution: &Attribution,
-    statefulsets: &[StatefulSet],
-    pods: &[Pod],
-) -> Option<(OrphanReason, String)> {
-    let (ns_sets, ns_pods) = namespace_objects(claim, statefulsets, pods);
-    if pod_exists(&ns_pods, &attribution.statefulset, attribution.ordinal) {
-        return None;
-    }
-    if let Some(note) = owner_gone_note(claim, &ns_sets, &ns_pods) {
-        return Some((OrphanReason::OwnerGone, note));
-    }
-
-    let Some(sts) = ns_sets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(attribution.statefulset.as_str()))
-    else {
-        return Some((
+            .any(|c| self.pod_exists(namespace, &c.statefulset, c.ordinal))
+        {
+            return None;
+        }
+        if let Some(note) = self.owner_gone_note(claim, namespace) {
+            return Some((OrphanReason::OwnerGone, note));
+        }
+        Some((
             OrphanReason::StatefulSetDeleted,
             format!(
-                "StatefulSet {} is gone; claims are kept unless its whenDeleted was Delete",
-                attribution.statefulset
+                "made by a StatefulSet that no longer exists, attributed by name only, which one the name does not tell: {} (name it to act: kubectl sts orphans <statefulset>)",
+                name_match.candidate_names().join(", ")
             ),
-        ));
-    };
-
-    let range = ordinal_range(sts);
-    if range.contains(&attribution.ordinal) {
-        return None;
+        ))
     }
-    let policy = retention_policy(sts);
-    let note = if attribution.ordinal < ordinals_start(sts) {
-        format!(
-            "ordinal is below spec.ordinals.start ({}); reused only if start is lowered",
-            ordinals_start(sts)
-        )
-    } else {
-        let needed = attribution.ordinal - ordinals_start(sts) + 1;
-        match policy.when_scaled {
-            Retention::Retain => {
-                format!("kept by whenScaled=Retain; reattached when scaled to {needed}+ replicas")
-            }
-            Retention::Delete => format!(
-                "whenScaled=Delete, yet kept (scaled down before the policy was set?); reattached when scaled to {needed}+ replicas"
-            ),
+
+    /// Classify one attributed claim; `None` when it is not an orphan.
+    pub fn classify(
+        &self,
+        claim: &PersistentVolumeClaim,
+        attribution: &Attribution,
+    ) -> Option<(OrphanReason, String)> {
+        let (namespace, _) = namespaced_name(&claim.metadata);
+        if self.pod_exists(namespace, &attribution.statefulset, attribution.ordinal) {
+            return None;
         }
-    };
-    Some((OrphanReason::ScaledDown, note))
+        if let Some(note) = self.owner_gone_note(claim, namespace) {
+            return Some((OrphanReason::OwnerGone, note));
+        }
+
+        let Some(sts) = self.statefulset(namespace, &attribution.statefulset) else {
+            return Some((
+                OrphanReason::StatefulSetDeleted,
+                format!(
+                    "StatefulSet {} is gone; claims are kept unless its whenDeleted was Delete",
+                    attribution.statefulset
+                ),
+            ));
+        };
+
+        let range = ordinal_range(sts);
+        if range.contains(&attribution.ordinal) {
+            return None;
+        }
+        let policy = retention_policy(sts);
+        let note = if attribution.ordinal < ordinals_start(sts) {
+            format!(
+                "ordinal is below spec.ordinals.start ({}); reused only if start is lowered",
+                ordinals_start(sts)
+            )
+        } else {
+            let needed = attribution.ordinal - ordinals_start(sts) + 1;
+            match policy.when_scaled {
+                Retention::Retain => format!(
+                    "kept by whenScaled=Retain; reattached when scaled to {needed}+ replicas"
+                ),
+                Retention::Delete => format!(
+                    "whenScaled=Delete, yet kept (scaled down before the policy was set?); reattached when scaled to {needed}+ replicas"
+                ),
+            }
+        };
+        Some((OrphanReason::ScaledDown, note))
+    }
 }
 
 // ------------------------------------------------------------------ capacity

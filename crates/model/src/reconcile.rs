@@ -29,14 +29,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
+use crate::cached::{CachedService, CachedStatefulSet};
 use crate::dns::is_dns1035_label;
 use crate::headless::{
-    ADOPTED_ANNOTATION, HeadlessConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION,
-    desired_service,
+    ADOPTED_ANNOTATION, HeadlessConfig, ServiceFacts, StatefulSetFacts, desired_service_of,
+    is_managed,
 };
 use crate::objects::service_name;
 
@@ -137,29 +137,19 @@ pub struct Sighting {
 }
 
 /// The StatefulSet name a Service is managed for, if it carries both our label and annotation.
-pub fn managed_for(svc: &Service) -> Option<&str> {
-    let meta = &svc.metadata;
-    let ours = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
-        .is_some_and(|v| v == MANAGED_BY_VALUE);
-    if !ours {
+pub fn managed_for<S: ServiceFacts + ?Sized>(svc: &S) -> Option<&str> {
+    if !is_managed(svc) {
         return None;
     }
-    meta.annotations
-        .as_ref()?
-        .get(STATEFULSET_ANNOTATION)
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
+    svc.statefulset_annotation().filter(|s| !s.is_empty())
 }
 
 /// The ownerReference a StatefulSet gives its Service. Not a controller reference and not
 /// blocking deletion: the Service only needs to be garbage-collected after the StatefulSet,
 /// and claiming `controller` could clash with other tools that manage it.
-pub fn owner_reference(sts: &StatefulSet) -> Option<OwnerReference> {
-    let uid = sts.metadata.uid.as_deref().filter(|u| !u.is_empty())?;
-    let name = sts.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+pub fn owner_reference(sts: &CachedStatefulSet) -> Option<OwnerReference> {
+    let uid = sts.uid().filter(|u| !u.is_empty())?;
+    let name = sts.name().filter(|n| !n.is_empty())?;
     Some(OwnerReference {
         api_version: "apps/v1".to_owned(),
         kind: "StatefulSet".to_owned(),
@@ -171,36 +161,34 @@ pub fn owner_reference(sts: &StatefulSet) -> Option<OwnerReference> {
 }
 
 /// Whether a Service was ever given an owner by the reconciler ([`ADOPTED_ANNOTATION`]).
-pub fn was_adopted(svc: &Service) -> bool {
-    svc.metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(ADOPTED_ANNOTATION))
+pub fn was_adopted<S: ServiceFacts + ?Sized>(svc: &S) -> bool {
+    svc.adopted_from().is_some()
 }
 
 /// Decides what to do, given everything the caches hold and the previous pass's
 /// [`Plan::sightings`] (empty on the first pass).
 ///
-/// Must only be called with complete snapshots (both caches synced): an empty StatefulSet list
-/// would otherwise look like "every StatefulSet is gone".
+/// Takes the webhook caches' own types ([`crate::cached`]): it reads nothing else. Must only be
+/// called with complete snapshots (both caches synced): an empty StatefulSet list would
+/// otherwise look like "every StatefulSet is gone".
 pub fn plan<'a>(
-    services: impl IntoIterator<Item = &'a Service>,
-    statefulsets: impl IntoIterator<Item = &'a StatefulSet>,
+    services: impl IntoIterator<Item = &'a CachedService>,
+    statefulsets: impl IntoIterator<Item = &'a CachedStatefulSet>,
     sightings: &Sightings,
     now: Timestamp,
     cfg: &PlanConfig,
 ) -> Plan {
     // (namespace, name) → object; BTreeMap for a deterministic action order.
-    let mut svcs: BTreeMap<(&str, &str), &Service> = BTreeMap::new();
+    let mut svcs: BTreeMap<(&str, &str), &CachedService> = BTreeMap::new();
     for svc in services {
-        if let (Some(ns), Some(name)) = (&svc.metadata.namespace, &svc.metadata.name) {
+        if let (Some(ns), Some(name)) = (svc.namespace(), svc.name()) {
             svcs.insert((ns, name), svc);
         }
     }
-    let mut stss: HashMap<(&str, &str), &StatefulSet> = HashMap::new();
+    let mut stss: HashMap<(&str, &str), &CachedStatefulSet> = HashMap::new();
     let mut sts_order: Vec<(&str, &str)> = Vec::new();
     for sts in statefulsets {
-        if let (Some(ns), Some(name)) = (&sts.metadata.namespace, &sts.metadata.name) {
+        if let (Some(ns), Some(name)) = (sts.namespace(), sts.name()) {
             stss.insert((ns, name), sts);
             sts_order.push((ns, name));
         }
@@ -209,21 +197,21 @@ pub fn plan<'a>(
 
     let mut out = Plan::default();
     for (&(ns, name), svc) in &svcs {
-        let Some(sts_name) = managed_for(svc) else {
+        let Some(sts_name) = managed_for(*svc) else {
             continue;
         };
-        if svc.metadata.deletion_timestamp.is_some() {
+        if svc.is_terminating() {
             continue;
         }
-        let existing = svc.metadata.owner_references.as_deref().unwrap_or_default();
+        let existing = svc.owner_references();
         let sts = stss
             .get(&(ns, sts_name))
-            .filter(|sts| service_name(sts) == Some(name));
+            .filter(|sts| service_name(**sts) == Some(name));
         match sts {
             Some(sts) => {
                 // A StatefulSet being deleted will not come back: leave the Service to the
                 // garbage collector (if owned) or to the orphan rule once the object is gone.
-                if sts.metadata.deletion_timestamp.is_some() {
+                if sts.is_terminating() {
                     continue;
                 }
                 let Some(owner) = owner_reference(sts) else {
@@ -232,7 +220,7 @@ pub fn plan<'a>(
                 if existing.iter().any(|o| o.uid == owner.uid) {
                     continue;
                 }
-                let Some(rv) = svc.metadata.resource_version.clone() else {
+                let Some(rv) = svc.resource_version().map(str::to_owned) else {
                     continue;
                 };
                 let statefulset_uid = owner.uid.clone();
@@ -251,13 +239,13 @@ pub fn plan<'a>(
                 // Owned Services are the garbage collector's business, even if the owner looks
                 // gone from here (our cache may be behind; the collector asks the API). An
                 // adopted one lost its owner on purpose (orphan cascade) and is the user's.
-                if !existing.is_empty() || was_adopted(svc) {
+                if !existing.is_empty() || was_adopted(*svc) {
                     continue;
                 }
                 let (Some(uid), Some(rv), Some(created)) = (
-                    svc.metadata.uid.clone(),
-                    svc.metadata.resource_version.clone(),
-                    svc.metadata.creation_timestamp.as_ref(),
+                    svc.uid().map(str::to_owned),
+                    svc.resource_version().map(str::to_owned),
+                    svc.creation_timestamp(),
                 ) else {
                     continue;
                 };
@@ -266,7 +254,7 @@ pub fn plan<'a>(
                 let key = (ns.to_owned(), name.to_owned(), uid.clone());
                 let sighting = sightings.get(&key).copied().unwrap_or(Sighting {
                     since: now,
-                    seen_young: now.duration_since(created.0) < grace,
+                    seen_young: now.duration_since(created) < grace,
                 });
                 out.sightings.insert(key, sighting);
                 if !sighting.seen_young {
@@ -295,11 +283,10 @@ pub fn plan<'a>(
         let Some(sts) = stss.get(&key) else {
             continue;
         };
-        if cfg.skip_namespaces.iter().any(|s| s == ns) || sts.metadata.deletion_timestamp.is_some()
-        {
+        if cfg.skip_namespaces.iter().any(|s| s == ns) || sts.is_terminating() {
             continue;
         }
-        let Some(svc_name) = service_name(sts) else {
+        let Some(svc_name) = service_name(*sts) else {
             continue;
         };
         // Any Service of that name, ours or not, headless or not, is left alone.
@@ -310,7 +297,7 @@ pub fn plan<'a>(
             continue;
         };
         // Opted out, or a selector a Service cannot express: admission skipped it too.
-        let Ok(mut object) = desired_service(sts, svc_name, &cfg.headless) else {
+        let Ok(mut object) = desired_service_of(sts, svc_name, &cfg.headless) else {
             continue;
         };
         object
@@ -436,8 +423,10 @@ pub fn service_pod_selector(svc: &Service) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::headless::OPT_OUT_LABEL;
-    use k8s_openapi::api::apps::v1::StatefulSetSpec;
+    use crate::headless::{
+        MANAGED_BY_LABEL, MANAGED_BY_VALUE, OPT_OUT_LABEL, STATEFULSET_ANNOTATION,
+    };
+    use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         LabelSelector, LabelSelectorRequirement, ObjectMeta, Time,
     };
@@ -504,13 +493,40 @@ mod tests {
     }
 
     fn owned_by(mut svc: Service, sts: &StatefulSet) -> Service {
-        svc.metadata.owner_references = Some(vec![owner_reference(sts).unwrap()]);
+        svc.metadata.owner_references = Some(vec![owner_ref(sts)]);
         svc
+    }
+
+    fn owner_ref(sts: &StatefulSet) -> OwnerReference {
+        owner_reference(&sts.into()).unwrap()
+    }
+
+    /// What the caches would hold of these objects.
+    fn cached(
+        services: &[Service],
+        statefulsets: &[StatefulSet],
+    ) -> (Vec<CachedService>, Vec<CachedStatefulSet>) {
+        (
+            services.iter().map(CachedService::from).collect(),
+            statefulsets.iter().map(CachedStatefulSet::from).collect(),
+        )
     }
 
     /// A first pass (no earlier sightings) at [`now`].
     fn run(services: &[Service], statefulsets: &[StatefulSet]) -> Plan {
-        plan(services, statefulsets, &Sightings::new(), now(), &cfg())
+        plan_at(services, statefulsets, &Sightings::new(), now(), &cfg())
+    }
+
+    /// [`plan`] over the cached copies of these objects.
+    fn plan_at(
+        services: &[Service],
+        statefulsets: &[StatefulSet],
+        sightings: &Sightings,
+        at: Timestamp,
+        cfg: &PlanConfig,
+    ) -> Plan {
+        let (services, statefulsets) = cached(services, statefulsets);
+        plan(&services, &statefulsets, sightings, at, cfg)
     }
 
     /// A pass `secs` after [`now`], continuing from `earlier`'s sightings.
@@ -521,7 +537,7 @@ mod tests {
         secs: i64,
     ) -> Plan {
         let at = now().checked_add(SignedDuration::from_secs(secs)).unwrap();
-        plan(services, statefulsets, &earlier.sightings, at, &cfg())
+        plan_at(services, statefulsets, &earlier.sightings, at, &cfg())
     }
 
     fn at(secs: i64) -> Timestamp {
@@ -787,8 +803,9 @@ mod tests {
             orphan_grace: Duration::from_secs(30),
             ..cfg()
         };
-        let first = plan([&svc], [], &Sightings::new(), now(), &short);
-        let p = plan([&svc], [], &first.sightings, at(31), &short);
+        let svcs = std::slice::from_ref(&svc);
+        let first = plan_at(svcs, &[], &Sightings::new(), now(), &short);
+        let p = plan_at(svcs, &[], &first.sightings, at(31), &short);
         assert_eq!(p.actions.len(), 1);
         assert_eq!(p.actions[0].verb(), "delete_orphan");
         assert!(run_later(&[svc], &[], &first, 31).actions.is_empty());
@@ -892,11 +909,8 @@ mod tests {
         let meta = &object.metadata;
         assert_eq!(meta.name.as_deref(), Some("web"));
         assert_eq!(meta.namespace.as_deref(), Some("ns"));
-        assert_eq!(managed_for(object), Some("web"));
-        assert_eq!(
-            meta.owner_references,
-            Some(vec![owner_reference(&web).unwrap()])
-        );
+        assert_eq!(managed_for(&**object), Some("web"));
+        assert_eq!(meta.owner_references, Some(vec![owner_ref(&web)]));
         let spec = object.spec.as_ref().unwrap();
         assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
         assert_eq!(
@@ -915,7 +929,7 @@ mod tests {
             },
             ..cfg()
         };
-        let p = plan([], [&web], &Sightings::new(), now(), &cfg);
+        let p = plan_at(&[], &[web], &Sightings::new(), now(), &cfg);
         let [Action::Heal { object, .. }] = p.actions.as_slice() else {
             panic!("expected one heal, got {:?}", p.actions);
         };
@@ -998,9 +1012,15 @@ mod tests {
             ..cfg()
         };
         assert_eq!(
-            plan([], [&web], &Sightings::new(), now(), &none)
-                .actions
-                .len(),
+            plan_at(
+                &[],
+                std::slice::from_ref(&web),
+                &Sightings::new(),
+                now(),
+                &none
+            )
+            .actions
+            .len(),
             1
         );
         assert!(run(&[], &[web]).actions.is_empty());

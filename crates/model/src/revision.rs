@@ -11,6 +11,7 @@
 //! - revision numbers are not stable: when the template becomes equal to an older revision, the
 //!   controller renumbers that revision to max+1 instead of creating a new one.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -246,7 +247,12 @@ impl RollbackPlan<'_> {
 impl History {
     /// Builds the history from the StatefulSet and the ControllerRevisions listed with its
     /// selector; revisions not controlled by this StatefulSet are ignored (as kubectl does).
-    pub fn new(sts: &StatefulSet, revisions: &[ControllerRevision]) -> Result<Self, RevisionError> {
+    /// `revisions` may be any ControllerRevisions, or references to them (e.g. those
+    /// [`crate::index::RevisionsByOwner`] found); only those `sts` controls are kept.
+    pub fn new<R: Borrow<ControllerRevision>>(
+        sts: &StatefulSet,
+        revisions: &[R],
+    ) -> Result<Self, RevisionError> {
         let statefulset = sts.metadata.name.clone().unwrap_or_default();
         let live = sts
             .spec
@@ -257,6 +263,7 @@ impl History {
             })?;
         let mut revs: Vec<Revision> = revisions
             .iter()
+            .map(Borrow::borrow)
             .filter(|cr| is_controlled_by(&cr.metadata, sts))
             .map(|cr| Revision::from_controller_revision(&statefulset, cr))
             .collect();
@@ -970,7 +977,7 @@ mod tests {
         let single = History::new(&s, &crs[..1]).unwrap();
         let (from, to) = single.default_diff().unwrap();
         assert_eq!(from, to);
-        let empty = History::new(&s, &[]).unwrap();
+        let empty = History::new::<ControllerRevision>(&s, &[]).unwrap();
         assert!(matches!(
             empty.default_diff(),
             Err(RevisionError::Empty { .. })
@@ -1038,7 +1045,9 @@ mod tests {
             }
         );
         assert!(matches!(
-            History::new(&s, &[]).unwrap().plan_rollback(None),
+            History::new::<ControllerRevision>(&s, &[])
+                .unwrap()
+                .plan_rollback(None),
             Err(RevisionError::Empty { .. })
         ));
     }

@@ -3,6 +3,7 @@
 //! With `RollingUpdate`, the pod at ordinal `o` should run the update revision when its index
 //! `o - spec.ordinals.start` is ≥ `partition`; the others keep the current revision.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -109,7 +110,7 @@ pub fn max_unavailable(sts: &StatefulSet) -> Option<String> {
 /// themselves: the live evidence. `status.readyReplicas` is the controller's last count and
 /// lags behind (or stops, when kube-controller-manager is down); compare with
 /// [`ReadyCount::status_disagrees`].
-pub fn ready_count(sts: &StatefulSet, pods: &[Pod]) -> ReadyCount {
+pub fn ready_count<P: Borrow<Pod>>(sts: &StatefulSet, pods: &[P]) -> ReadyCount {
     let from_pods = pods_by_ordinal(sts, pods)
         .values()
         .filter(|p| pod_is_ready(p))
@@ -176,11 +177,17 @@ fn ready_condition(pod: &Pod) -> Option<(bool, Option<Timestamp>)> {
 /// Pods of `sts`, by ordinal: same namespace, named `<sts>-<ordinal>`, and not controlled by
 /// some other object (a controller ownerReference, when present, must be this StatefulSet).
 /// The ordinal comes from the pod-index label when present ([`statefulset_pod_ordinal`]).
-pub fn pods_by_ordinal<'a>(sts: &StatefulSet, pods: &'a [Pod]) -> BTreeMap<i32, &'a Pod> {
+///
+/// `pods` may be the pods themselves or references to them (as [`crate::index`] groups them).
+pub fn pods_by_ordinal<'a, P: Borrow<Pod>>(
+    sts: &StatefulSet,
+    pods: &'a [P],
+) -> BTreeMap<i32, &'a Pod> {
     let name = sts.metadata.name.as_deref().unwrap_or_default();
     let namespace = sts.metadata.namespace.as_deref();
     let uid = sts.metadata.uid.as_deref();
     pods.iter()
+        .map(Borrow::borrow)
         .filter(|p| p.metadata.namespace.as_deref() == namespace)
         .filter(|p| {
             let controller = p
@@ -220,7 +227,7 @@ pub struct StuckPod {
 /// in which the controller would replace them). Empty when the policy is `Parallel`, the
 /// strategy is not `RollingUpdate`, or no pod at or above the partition is both off the update
 /// revision and not Ready.
-pub fn rollback_trap(sts: &StatefulSet, pods: &[Pod]) -> Vec<StuckPod> {
+pub fn rollback_trap<P: Borrow<Pod>>(sts: &StatefulSet, pods: &[P]) -> Vec<StuckPod> {
     if pod_management_policy(sts) != "OrderedReady" || update_strategy(sts) != "RollingUpdate" {
         return Vec::new();
     }
@@ -270,9 +277,9 @@ pub fn rollback_trap_message(stuck: &[StuckPod]) -> String {
 
 /// Rollout state of `sts` given its pods (any pods; they are filtered with
 /// [`pods_by_ordinal`]), whether FailedCreate events were seen for it, and the time now.
-pub fn rollout_status(
+pub fn rollout_status<P: Borrow<Pod>>(
     sts: &StatefulSet,
-    pods: &[Pod],
+    pods: &[P],
     failed_create: bool,
     now: Timestamp,
     stall_after: SignedDuration,
@@ -397,8 +404,8 @@ pub const FAILED_CREATE_WINDOW: SignedDuration = SignedDuration::from_secs(15 * 
 
 /// FailedCreate events about `sts` (by namespace, kind and name; UID too when the event has
 /// one, so events of a deleted namesake do not count) last seen within `window` before `now`.
-pub fn failed_create_events<'a>(
-    events: &'a [Event],
+pub fn failed_create_events<'a, E: Borrow<Event>>(
+    events: &'a [E],
     sts: &StatefulSet,
     now: Timestamp,
     window: SignedDuration,
@@ -408,6 +415,7 @@ pub fn failed_create_events<'a>(
     let uid = sts.metadata.uid.as_deref();
     events
         .iter()
+        .map(Borrow::borrow)
         .filter(|e| e.reason.as_deref() == Some("FailedCreate"))
         .filter(|e| {
             let obj = &e.involved_object;

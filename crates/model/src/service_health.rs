@@ -1,10 +1,13 @@
 //! Is the StatefulSet's governing Service there, headless, and selecting its pods?
 //! Without that, the pods' stable DNS names do not resolve.
 
+use std::borrow::Borrow;
+
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use serde::{Deserialize, Serialize};
 
+use crate::headless::ServiceFacts;
 use crate::objects::service_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +38,14 @@ impl ServiceHealth {
 }
 
 /// Health of the governing Service, looked up by name among `services` of the StatefulSet's
-/// namespace (Services of other namespaces are ignored).
-pub fn service_health(sts: &StatefulSet, services: &[Service]) -> ServiceHealth {
+/// namespace (Services of other namespaces are ignored). `services` may be the Services or
+/// references to them (e.g. the one [`crate::index::ByName::get_slice`] found).
+pub fn service_health<S: Borrow<Service>>(sts: &StatefulSet, services: &[S]) -> ServiceHealth {
     let Some(name) = service_name(sts) else {
         return ServiceHealth::NotSet;
     };
     let namespace = sts.metadata.namespace.as_deref();
-    let Some(service) = services.iter().find(|s| {
+    let Some(service) = services.iter().map(Borrow::borrow).find(|s| {
         s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref() == namespace
     }) else {
         return ServiceHealth::Missing;
@@ -51,33 +55,28 @@ pub fn service_health(sts: &StatefulSet, services: &[Service]) -> ServiceHealth 
 
 /// Whether an existing Service gives the StatefulSet's pods their DNS names: headless, with a
 /// selector that matches the pod template's labels. Never [`ServiceHealth::Missing`] or
-/// [`ServiceHealth::NotSet`].
-pub fn judge_service(service: &Service, sts: &StatefulSet) -> ServiceHealth {
-    let spec = service.spec.as_ref();
-    if spec.and_then(|s| s.cluster_ip.as_deref()) != Some("None") {
+/// [`ServiceHealth::NotSet`]. The Service is a full one or the webhook cache's
+/// ([`ServiceFacts`]).
+pub fn judge_service<S: ServiceFacts + ?Sized>(service: &S, sts: &StatefulSet) -> ServiceHealth {
+    if !service.is_headless() {
         return ServiceHealth::NotHeadless;
+    }
+    // Without a selector the endpoints controller publishes nothing for the pods.
+    if !service.has_selector() {
+        return ServiceHealth::SelectorMismatch;
     }
     let template_labels = sts
         .spec
         .as_ref()
         .and_then(|s| s.template.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
-    match spec
-        .and_then(|s| s.selector.as_ref())
-        .filter(|sel| !sel.is_empty())
-    {
-        // Without a selector the endpoints controller publishes nothing for the pods.
-        None => ServiceHealth::SelectorMismatch,
-        Some(selector) => {
-            let selects = selector
-                .iter()
-                .all(|(k, v)| template_labels.and_then(|l| l.get(k)) == Some(v));
-            if selects {
-                ServiceHealth::Ok
-            } else {
-                ServiceHealth::SelectorMismatch
-            }
-        }
+    let selects = service
+        .selector()
+        .all(|(k, v)| template_labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v));
+    if selects {
+        ServiceHealth::Ok
+    } else {
+        ServiceHealth::SelectorMismatch
     }
 }
 
@@ -88,9 +87,10 @@ pub fn judge_service(service: &Service, sts: &StatefulSet) -> ServiceHealth {
 ///
 /// `serviceName` is immutable, so a name that points at a Service selecting other pods could
 /// never be corrected; a fresh name gets a fresh headless Service.
-pub fn alternative_service_name<F>(taken: &str, sts: &StatefulSet, existing: F) -> Option<String>
+pub fn alternative_service_name<S, F>(taken: &str, sts: &StatefulSet, existing: F) -> Option<String>
 where
-    F: Fn(&str) -> Option<std::sync::Arc<Service>>,
+    S: ServiceFacts + ?Sized,
+    F: Fn(&str) -> Option<std::sync::Arc<S>>,
 {
     (2..=9).find_map(|n| {
         let suffix = format!("-{n}");
@@ -99,7 +99,7 @@ where
         let candidate = format!("{stem}{suffix}");
         match existing(&candidate) {
             None => Some(candidate),
-            Some(svc) if judge_service(&svc, sts) == ServiceHealth::Ok => Some(candidate),
+            Some(svc) if judge_service(&*svc, sts) == ServiceHealth::Ok => Some(candidate),
             Some(_) => None,
         }
     })
@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn unset_and_empty_service_name() {
         let unset = statefulset("prod", "web").service_name(None).build();
-        assert_eq!(service_health(&unset, &[]), ServiceHealth::NotSet);
+        assert_eq!(
+            service_health::<Service>(&unset, &[]),
+            ServiceHealth::NotSet
+        );
         let empty = statefulset("prod", "web").service_name(Some("")).build();
         assert_eq!(
             service_health(&empty, &[service("prod", "web").build()]),
@@ -262,7 +265,7 @@ mod tests {
     #[test]
     fn missing_including_same_name_in_other_namespace() {
         let sts = statefulset("prod", "web").build();
-        assert_eq!(service_health(&sts, &[]), ServiceHealth::Missing);
+        assert_eq!(service_health::<Service>(&sts, &[]), ServiceHealth::Missing);
         assert_eq!(
             service_health(&sts, &[service("staging", "web").build()]),
             ServiceHealth::Missing
@@ -394,7 +397,7 @@ mod tests {
         );
         // Long names are cut so the suffix fits in 63 characters.
         let long = "a".repeat(63);
-        let alt = alternative_service_name(&long, &sts, |_| None).unwrap();
+        let alt = alternative_service_name(&long, &sts, |_| None::<Arc<Service>>).unwrap();
         assert_eq!(alt.len(), 63);
         assert!(alt.ends_with("-2"));
     }

@@ -19,13 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use hyper::body::{Frame, SizeHint};
-use k8s_openapi::api::core::v1::Service;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionReview, Operation as AdmissionOp};
 use serde::Serialize;
 use std::borrow::Cow;
 
-use sts_model::headless::{Ownership, ownership};
+use sts_model::cached::CachedService;
+use sts_model::headless::{Ownership, ServiceFacts, ownership};
 use sts_model::mutation::{
     Mutation, MutationConfig, SERVICE_NAME_PATH, ServiceNameSource, ServicePlan, ServiceTarget,
     Skip, mutate_request,
@@ -374,7 +374,7 @@ fn avoid_a_taken_name(state: &AppState, body: &[u8], m: &mut Mutation<'_>) {
     let Some(existing) = state.caches.service(namespace, &target.name) else {
         return;
     };
-    if ownership(&existing, target.statefulset) == Ownership::Ours {
+    if ownership(&*existing, target.statefulset) == Ownership::Ours {
         return;
     }
     let Ok(Some(sts)) = statefulset_of(body) else {
@@ -383,12 +383,9 @@ fn avoid_a_taken_name(state: &AppState, body: &[u8], m: &mut Mutation<'_>) {
     // Only a selector that picks other pods is a collision. A Service without a selector
     // (endpoints managed by hand) is the user's design, and a non-headless one is reported by
     // the usual warning.
-    let has_selector = existing
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.as_ref())
-        .is_some_and(|s| !s.is_empty());
-    if !has_selector || judge_service(&existing, &sts) != ServiceHealth::SelectorMismatch {
+    if !existing.has_selector()
+        || judge_service(&*existing, &sts) != ServiceHealth::SelectorMismatch
+    {
         return;
     }
     let taken = target.name.to_string();
@@ -427,7 +424,7 @@ fn encode_patch(service_name: &str) -> Result<String, serde_json::Error> {
 /// An existing Service is never changed; a non-headless one gets a warning (and a metric).
 fn existing_warning(
     state: &AppState,
-    existing: &Service,
+    existing: &CachedService,
     target: &ServiceTarget<'_>,
 ) -> Option<String> {
     check_existing_service(

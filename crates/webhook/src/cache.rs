@@ -6,36 +6,202 @@
 //! makes the cache stale, never the process dead. Each failure is counted in
 //! `sts_webhook_errors_total{kind="watch_services"|"watch_statefulsets"}`, and the last one is
 //! kept for `/readyz` to quote while the caches have not synced.
+//!
+//! The caches hold every Service and StatefulSet of the cluster, so they keep the webhook's own
+//! compact types ([`sts_model::cached`]), not k8s-openapi's: each watch event's object is
+//! reduced to a [`CachedService`] or [`CachedStatefulSet`] and dropped before the next one is
+//! read. The stores follow kube's reflector: a (re-)list fills a buffer that replaces the
+//! contents at its end, so readers never see a half-listed cache.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use sts_model::cached::{trim_service, trim_statefulset};
-use tokio::sync::Notify;
+use sts_model::cached::{CachedService, CachedStatefulSet};
+use sts_model::headless::{ServiceFacts, StatefulSetFacts};
+use tokio::sync::{Notify, watch};
 
 use crate::metrics::Metrics;
+
+/// An object a [`Store`] can hold: it says where it lives.
+pub trait Keyed {
+    /// `(namespace, name)`; `None` for an object without a name, which is not stored. A
+    /// cluster-scoped object has the namespace `""`.
+    fn key(&self) -> Option<(&str, &str)>;
+}
+
+impl Keyed for CachedService {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((
+            ServiceFacts::namespace(self).unwrap_or_default(),
+            ServiceFacts::name(self)?,
+        ))
+    }
+}
+
+impl Keyed for CachedStatefulSet {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((
+            StatefulSetFacts::namespace(self).unwrap_or_default(),
+            StatefulSetFacts::name(self)?,
+        ))
+    }
+}
+
+/// Objects by namespace, then name: looked up with two `&str`s, without building a key.
+type Objects<T> = HashMap<Box<str>, HashMap<Box<str>, Arc<T>>>;
+
+fn insert<T: Keyed>(objects: &mut Objects<T>, obj: T) {
+    let Some((namespace, name)) = obj.key() else {
+        return;
+    };
+    let name = Box::from(name);
+    let in_namespace = match objects.get_mut(namespace) {
+        Some(m) => m,
+        None => objects.entry(Box::from(namespace)).or_default(),
+    };
+    in_namespace.insert(name, Arc::new(obj));
+}
+
+/// The objects for writing; a panic of another writer cannot leave them half-changed (each
+/// change is one map operation), so a poisoned lock is taken as it is.
+fn write<T>(objects: &RwLock<Objects<T>>) -> RwLockWriteGuard<'_, Objects<T>> {
+    objects.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read handle on one cache. Cheap to clone.
+pub struct Store<T> {
+    objects: Arc<RwLock<Objects<T>>>,
+    ready: watch::Receiver<bool>,
+}
+
+impl<T> Clone for Store<T> {
+    fn clone(&self) -> Self {
+        Store {
+            objects: self.objects.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+}
+
+impl<T> Store<T> {
+    /// The cached object `namespace/name`, if the cache has seen it.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects.get(namespace)?.get(name).cloned()
+    }
+
+    /// Every cached object, in no particular order.
+    pub fn state(&self) -> Vec<Arc<T>> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// How many objects the cache holds.
+    pub fn len(&self) -> usize {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True once the first complete list has been stored.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until the first complete list has been stored; `false` if the [`Writer`] was
+    /// dropped before.
+    pub async fn wait_ready(&self) -> bool {
+        self.ready.clone().wait_for(|ready| *ready).await.is_ok()
+    }
+}
+
+/// The one writer of a [`Store`], fed with watch events.
+pub struct Writer<T> {
+    objects: Arc<RwLock<Objects<T>>>,
+    /// What the current (re-)list has delivered so far; `None` outside a list.
+    buffer: Option<Objects<T>>,
+    ready: watch::Sender<bool>,
+}
+
+/// A new, empty cache: the read handle and its writer.
+pub fn store<T>() -> (Store<T>, Writer<T>) {
+    let objects = Arc::new(RwLock::new(HashMap::new()));
+    let (ready_tx, ready_rx) = watch::channel(false);
+    (
+        Store {
+            objects: objects.clone(),
+            ready: ready_rx,
+        },
+        Writer {
+            objects,
+            buffer: None,
+            ready: ready_tx,
+        },
+    )
+}
+
+impl<T: Keyed> Writer<T> {
+    /// Applies one watch event, already reduced to the cached type. `Init` starts a list into
+    /// a buffer, which `InitDone` swaps in whole (objects not listed again are gone), as kube's
+    /// reflector does; the first `InitDone` makes the store ready.
+    pub fn apply(&mut self, event: watcher::Event<T>) {
+        match event {
+            watcher::Event::Apply(obj) => insert(&mut write(&self.objects), obj),
+            watcher::Event::Delete(obj) => {
+                if let Some((namespace, name)) = obj.key() {
+                    let mut objects = write(&self.objects);
+                    if let Some(in_namespace) = objects.get_mut(namespace) {
+                        in_namespace.remove(name);
+                        if in_namespace.is_empty() {
+                            objects.remove(namespace);
+                        }
+                    }
+                }
+            }
+            watcher::Event::Init => self.buffer = Some(HashMap::new()),
+            watcher::Event::InitApply(obj) => {
+                insert(self.buffer.get_or_insert_default(), obj);
+            }
+            watcher::Event::InitDone => {
+                let listed = self.buffer.take().unwrap_or_default();
+                // The old contents are dropped after the lock is released.
+                let old = std::mem::replace(&mut *write(&self.objects), listed);
+                drop(old);
+                self.ready.send_replace(true);
+            }
+        }
+    }
+}
 
 /// Read handles on the Service and StatefulSet caches. Cheap to clone.
 #[derive(Clone)]
 pub struct Caches {
-    pub services: Store<Service>,
-    pub statefulsets: Store<StatefulSet>,
-    services_ready: Arc<AtomicBool>,
-    statefulsets_ready: Arc<AtomicBool>,
+    pub services: Store<CachedService>,
+    pub statefulsets: Store<CachedStatefulSet>,
     changed: Arc<Notify>,
     last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Caches {
+    fn new(services: Store<CachedService>, statefulsets: Store<CachedStatefulSet>) -> Caches {
+        Caches {
+            services,
+            statefulsets,
+            changed: Arc::new(Notify::new()),
+            last_error: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// Creates the caches and the future that drives both watches.
     ///
     /// The future never finishes on its own (watch errors are retried with backoff and
@@ -44,31 +210,22 @@ impl Caches {
         client: Client,
         metrics: Metrics,
     ) -> (Caches, impl Future<Output = ()> + Send + 'static) {
-        let (services, services_writer) = reflector::store::<Service>();
-        let (statefulsets, statefulsets_writer) = reflector::store::<StatefulSet>();
-        let caches = Caches {
-            services,
-            statefulsets,
-            services_ready: Arc::new(AtomicBool::new(false)),
-            statefulsets_ready: Arc::new(AtomicBool::new(false)),
-            changed: Arc::new(Notify::new()),
-            last_error: Arc::new(Mutex::new(None)),
-        };
+        let (services, services_writer) = store();
+        let (statefulsets, statefulsets_writer) = store();
+        let caches = Caches::new(services, statefulsets);
         let services_fut = drive(
             Api::<Service>::all(client.clone()),
             services_writer,
-            caches.services_ready.clone(),
             caches.clone(),
             (metrics.clone(), "watch_services"),
-            trim_service,
+            CachedService::from,
         );
         let statefulsets_fut = drive(
             Api::<StatefulSet>::all(client),
             statefulsets_writer,
-            caches.statefulsets_ready.clone(),
             caches.clone(),
             (metrics, "watch_statefulsets"),
-            trim_statefulset,
+            CachedStatefulSet::from,
         );
         let fut = async move {
             future::join(services_fut, statefulsets_fut).await;
@@ -76,10 +233,9 @@ impl Caches {
         (caches, fut)
     }
 
-    /// True once both initial lists have been received.
+    /// True once both initial lists have been stored.
     pub fn ready(&self) -> bool {
-        self.services_ready.load(Ordering::Acquire)
-            && self.statefulsets_ready.load(Ordering::Acquire)
+        self.services.is_ready() && self.statefulsets.is_ready()
     }
 
     /// The most recent watch error (kind and message), if a watch has failed since the start.
@@ -89,26 +245,20 @@ impl Caches {
 
     /// Waits until both stores hold their initial lists; `false` if the watch future was
     /// dropped first.
-    ///
-    /// This asks the stores themselves, not [`Caches::ready`]: the reflector marks a store
-    /// ready before our stream consumer sees `InitDone` and sets the flags, so checking the
-    /// flags right after this returns could still read `false`.
     pub async fn wait_ready(&self) -> bool {
-        let services = self.services.wait_until_ready();
-        let statefulsets = self.statefulsets.wait_until_ready();
-        let (services, statefulsets) = future::join(services, statefulsets).await;
-        services.is_ok() && statefulsets.is_ok()
+        let (services, statefulsets) =
+            future::join(self.services.wait_ready(), self.statefulsets.wait_ready()).await;
+        services && statefulsets
     }
 
     /// Cached Service `namespace/name`, if the cache has seen it.
-    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
-        self.services.get(&ObjectRef::new(name).within(namespace))
+    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<CachedService>> {
+        self.services.get(namespace, name)
     }
 
     /// Cached StatefulSet `namespace/name`, if the cache has seen it.
-    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<Arc<StatefulSet>> {
-        self.statefulsets
-            .get(&ObjectRef::new(name).within(namespace))
+    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<Arc<CachedStatefulSet>> {
+        self.statefulsets.get(namespace, name)
     }
 
     /// Resolves after some watch event since the previous call (a permit is stored when nobody
@@ -118,63 +268,69 @@ impl Caches {
     }
 
     /// Caches built from fixed contents, for tests of code that reads them; the objects are
-    /// trimmed as the watches trim them ([`sts_model::cached`]).
+    /// reduced as the watches reduce them ([`sts_model::cached`]).
     pub fn from_objects(services: Vec<Service>, statefulsets: Vec<StatefulSet>) -> Caches {
-        let (services_store, mut sw) = reflector::store::<Service>();
-        let (statefulsets_store, mut tw) = reflector::store::<StatefulSet>();
-        sw.apply_watcher_event(&watcher::Event::Init);
-        for mut s in services {
-            trim_service(&mut s);
-            sw.apply_watcher_event(&watcher::Event::InitApply(s));
+        fn listed<K, T: Keyed>(objects: Vec<K>, convert: fn(K) -> T) -> Store<T> {
+            let (store, mut writer) = store();
+            writer.apply(watcher::Event::Init);
+            for obj in objects {
+                writer.apply(watcher::Event::InitApply(convert(obj)));
+            }
+            writer.apply(watcher::Event::InitDone);
+            store
         }
-        sw.apply_watcher_event(&watcher::Event::InitDone);
-        tw.apply_watcher_event(&watcher::Event::Init);
-        for mut s in statefulsets {
-            trim_statefulset(&mut s);
-            tw.apply_watcher_event(&watcher::Event::InitApply(s));
-        }
-        tw.apply_watcher_event(&watcher::Event::InitDone);
-        Caches {
-            services: services_store,
-            statefulsets: statefulsets_store,
-            services_ready: Arc::new(AtomicBool::new(true)),
-            statefulsets_ready: Arc::new(AtomicBool::new(true)),
-            changed: Arc::new(Notify::new()),
-            last_error: Arc::new(Mutex::new(None)),
-        }
+        Caches::new(
+            listed(services, CachedService::from),
+            listed(statefulsets, CachedStatefulSet::from),
+        )
     }
 }
 
-/// Runs one reflector until the process stops: list+watch, backoff on errors, keep only the
-/// fields the webhook reads (`trim`), mark ready after the first complete list, and wake the reconciler.
-async fn drive<K, F>(
+/// The watch event `event` with its object reduced by `convert`.
+fn reduced<K, T>(event: watcher::Event<K>, convert: fn(K) -> T) -> watcher::Event<T> {
+    match event {
+        watcher::Event::Apply(obj) => watcher::Event::Apply(convert(obj)),
+        watcher::Event::Delete(obj) => watcher::Event::Delete(convert(obj)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(obj) => watcher::Event::InitApply(convert(obj)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// Runs one watch until the process stops: list+watch, backoff on errors, reduce each object
+/// to what the webhook reads (`convert`), store it, log the first complete list, and wake the
+/// reconciler.
+async fn drive<K, T>(
     api: Api<K>,
-    writer: reflector::store::Writer<K>,
-    ready: Arc<AtomicBool>,
+    mut writer: Writer<T>,
     caches: Caches,
     (metrics, error_kind): (Metrics, &'static str),
-    mut trim: F,
+    convert: fn(K) -> T,
 ) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-    F: FnMut(&mut K) + Send + 'static,
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+    T: Keyed,
 {
     let kind = K::kind(&K::DynamicType::default()).into_owned();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(move |obj: &mut K| trim(obj));
-    let stream = reflector::reflector(writer, stream);
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
-            Ok(watcher::Event::InitDone) => {
-                if !ready.swap(true, Ordering::AcqRel) {
+            Ok(event) => {
+                let (init_done, changed) = match &event {
+                    watcher::Event::InitDone => (true, true),
+                    watcher::Event::Apply(_) | watcher::Event::Delete(_) => (false, true),
+                    watcher::Event::Init | watcher::Event::InitApply(_) => (false, false),
+                };
+                let was_ready = *writer.ready.borrow();
+                writer.apply(reduced(event, convert));
+                if init_done && !was_ready {
                     tracing::info!(kind = %kind, "cache synced");
                 }
-                caches.changed.notify_one();
+                if changed {
+                    caches.changed.notify_one();
+                }
             }
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => caches.changed.notify_one(),
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
             // The backoff above already delays the retry; say why the cache is stale.
             Err(err) => {
                 metrics.error(error_kind);
@@ -204,6 +360,20 @@ mod tests {
         }
     }
 
+    fn cached(ns: &str, name: &str) -> CachedService {
+        CachedService::from(svc(ns, name))
+    }
+
+    fn names(store: &Store<CachedService>) -> Vec<String> {
+        let mut names: Vec<String> = store
+            .state()
+            .iter()
+            .filter_map(|s| s.key().map(|(ns, n)| format!("{ns}/{n}")))
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn lookups_are_by_namespace_and_name() {
         let caches = Caches::from_objects(vec![svc("a", "web"), svc("b", "db")], vec![]);
@@ -212,43 +382,66 @@ mod tests {
         assert!(caches.service("b", "web").is_none());
         assert!(caches.service("b", "db").is_some());
         assert!(caches.statefulset("a", "web").is_none());
+        assert_eq!(caches.services.len(), 2);
     }
 
-    fn caches_with_flags_unset(
-        services: Store<Service>,
-        statefulsets: Store<StatefulSet>,
-    ) -> Caches {
-        Caches {
-            services,
-            statefulsets,
-            services_ready: Arc::new(AtomicBool::new(false)),
-            statefulsets_ready: Arc::new(AtomicBool::new(false)),
-            changed: Arc::new(Notify::new()),
-            last_error: Arc::new(Mutex::new(None)),
-        }
+    /// Events change the store as kube's reflector changes its own: a re-list replaces the
+    /// contents only when it is complete, and what it did not list is gone.
+    #[test]
+    fn a_relist_replaces_the_contents_when_it_is_complete() {
+        let (store, mut writer) = store::<CachedService>();
+        assert!(!store.is_ready());
+        writer.apply(watcher::Event::Init);
+        writer.apply(watcher::Event::InitApply(cached("a", "web")));
+        assert!(store.is_empty() && !store.is_ready(), "not before InitDone");
+        writer.apply(watcher::Event::InitApply(cached("a", "db")));
+        writer.apply(watcher::Event::InitDone);
+        assert!(store.is_ready());
+        assert_eq!(names(&store), ["a/db", "a/web"]);
+
+        writer.apply(watcher::Event::Apply(cached("b", "web")));
+        writer.apply(watcher::Event::Delete(cached("a", "db")));
+        writer.apply(watcher::Event::Delete(cached("c", "none")));
+        assert_eq!(names(&store), ["a/web", "b/web"]);
+
+        // The watch broke and lists again: the old contents stay readable until it is done.
+        writer.apply(watcher::Event::Init);
+        writer.apply(watcher::Event::InitApply(cached("b", "web")));
+        assert_eq!(names(&store), ["a/web", "b/web"]);
+        writer.apply(watcher::Event::InitApply(cached("c", "new")));
+        writer.apply(watcher::Event::InitDone);
+        assert_eq!(names(&store), ["b/web", "c/new"]);
+        assert!(store.get("a", "web").is_none() && store.get("c", "new").is_some());
+
+        // A nameless object is not stored.
+        writer.apply(watcher::Event::Apply(CachedService::from(
+            Service::default(),
+        )));
+        assert_eq!(store.len(), 2);
     }
 
-    /// The reflector marks its store ready before our consumer sets the flags; the
-    /// reconciler must trust the stores (it once gave up for good in that gap).
     #[tokio::test]
-    async fn wait_ready_trusts_the_stores_not_the_flags() {
-        let (services, mut sw) = reflector::store::<Service>();
-        let (statefulsets, mut tw) = reflector::store::<StatefulSet>();
-        sw.apply_watcher_event(&watcher::Event::Init);
-        sw.apply_watcher_event(&watcher::Event::InitDone);
-        tw.apply_watcher_event(&watcher::Event::Init);
-        tw.apply_watcher_event(&watcher::Event::InitDone);
-        let caches = caches_with_flags_unset(services, statefulsets);
-        assert!(!caches.ready(), "flags are not set yet in this gap");
-        assert!(caches.wait_ready().await);
+    async fn wait_ready_returns_once_listed() {
+        let (store, mut writer) = store::<CachedService>();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.wait_ready().await }
+        });
+        writer.apply(watcher::Event::Init);
+        writer.apply(watcher::Event::InitDone);
+        assert!(waiting.await.unwrap());
+        // Also after the writer is gone, once it was ready.
+        drop(writer);
+        assert!(store.wait_ready().await);
     }
 
     #[tokio::test]
     async fn wait_ready_is_false_when_the_watches_are_gone() {
-        let (services, sw) = reflector::store::<Service>();
-        let (statefulsets, tw) = reflector::store::<StatefulSet>();
+        let (services, sw) = store::<CachedService>();
+        let (statefulsets, tw) = store::<CachedStatefulSet>();
         drop((sw, tw));
-        let caches = caches_with_flags_unset(services, statefulsets);
+        let caches = Caches::new(services, statefulsets);
+        assert!(!caches.ready());
         assert!(!caches.wait_ready().await);
     }
 }

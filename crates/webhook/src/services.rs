@@ -10,7 +10,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
-use sts_model::headless::{ExistingService, Ownership, check_existing, not_headless_warning};
+use sts_model::cached::CachedService;
+use sts_model::headless::{
+    ExistingService, Ownership, ServiceFacts, check_existing, not_headless_warning,
+};
 
 use crate::metrics::{Metrics, Source};
 
@@ -131,14 +134,14 @@ impl Ensured {
 /// under `source`. An error is returned only for a failed create; callers log it and carry on.
 pub async fn ensure_service(
     writer: &dyn ServiceWriter,
-    cached: Option<Arc<Service>>,
+    cached: Option<Arc<CachedService>>,
     desired: &Service,
     sts_name: &str,
     metrics: &Metrics,
     source: Source,
 ) -> Result<Ensured, CreateError> {
     if let Some(existing) = cached {
-        return Ok(existing_outcome(&existing, desired, sts_name, metrics));
+        return Ok(existing_outcome(&*existing, desired, sts_name, metrics));
     }
     match writer.create(desired).await {
         Ok(true) => {
@@ -153,9 +156,10 @@ pub async fn ensure_service(
     }
 }
 
-/// The verdict on a Service that already exists: never touched; a warning if not headless.
-fn existing_outcome(
-    existing: &Service,
+/// The verdict on a Service that already exists (the cache's copy, or one just read from the
+/// API): never touched; a warning if not headless.
+fn existing_outcome<S: ServiceFacts + ?Sized>(
+    existing: &S,
     desired: &Service,
     sts_name: &str,
     metrics: &Metrics,
@@ -171,8 +175,8 @@ fn existing_outcome(
 
 /// The verdict on the existing Service `namespace/name` wanted for StatefulSet `sts_name`:
 /// never touched; a warning (and the `not_headless` metric) if it is not headless.
-pub fn check_existing_service(
-    existing: &Service,
+pub fn check_existing_service<S: ServiceFacts + ?Sized>(
+    existing: &S,
     namespace: &str,
     name: &str,
     sts_name: &str,
@@ -331,7 +335,7 @@ pub(crate) mod tests {
         let m = Metrics::new();
         let r = ensure_service(
             &w,
-            Some(Arc::new(svc("None"))),
+            Some(Arc::new(svc("None").into())),
             &svc("None"),
             "web",
             &m,
@@ -343,7 +347,7 @@ pub(crate) mod tests {
         assert_eq!(r.warning(), None);
         let r = ensure_service(
             &w,
-            Some(Arc::new(svc("10.0.0.1"))),
+            Some(Arc::new(svc("10.0.0.1").into())),
             &svc("None"),
             "web",
             &m,

@@ -385,7 +385,7 @@ async fn reconciler_adopts_heals_and_removes_orphans() {
     })
     .await;
     let mut legacy_svc = managed_service(&ns, "legacy", "legacy");
-    legacy_svc.metadata.owner_references = Some(vec![owner_reference(&legacy).unwrap()]);
+    legacy_svc.metadata.owner_references = Some(vec![owner_reference(&(&legacy).into()).unwrap()]);
     svcs.create(&pp, &legacy_svc).await.unwrap();
     for name in ["keepme", "legacy"] {
         stss.delete(

@@ -11,8 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -22,9 +20,8 @@ use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
+use sts_e2e::bench::{CountingProxy, first_line, kubectl_requests, plugin_requests, stats};
 use sts_e2e::{ClusterOptions, LocalCluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const NAMESPACE: &str = "bench";
 /// Bound on one command run; a hung run fails the benchmark instead of stalling it.
@@ -218,12 +215,9 @@ impl Variant {
             let log = String::from_utf8_lossy(&out.stderr);
             logs.push_str(&log);
             requests += match self {
-                Variant::Plugin { .. } => log.lines().filter(|l| l.contains("API request")).count(),
+                Variant::Plugin { .. } => plugin_requests(&log).values().sum::<usize>(),
                 // kubectl -v=6 logs one line per response, with its duration.
-                Variant::Kubectl { .. } => log
-                    .lines()
-                    .filter(|l| l.contains("https://") && l.contains("milliseconds"))
-                    .count(),
+                Variant::Kubectl { .. } => kubectl_requests(&log).values().sum::<usize>(),
             };
         }
         Ok((total, requests, logs))
@@ -250,18 +244,9 @@ async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
         )
         .await
         .context("creating the namespace")?;
-    let proxy = CountingProxy::start(cluster.api_url()).await?;
+    let proxy = CountingProxy::start(&cluster.api_url()).await?;
     let proxied = cluster.dir().join("bench-proxied.kubeconfig");
-    let kubeconfig_text = std::fs::read_to_string(cluster.kubeconfig())?;
-    let api_url = cluster.api_url();
-    let api_url = api_url.trim_end_matches('/');
-    if !kubeconfig_text.contains(api_url) {
-        bail!("the kubeconfig does not name {api_url}");
-    }
-    std::fs::write(
-        &proxied,
-        kubeconfig_text.replace(api_url, &format!("https://127.0.0.1:{}", proxy.port)),
-    )?;
+    proxy.write_kubeconfig(cluster.kubeconfig(), &cluster.api_url(), &proxied)?;
 
     let mut loaded = 0;
     let mut report = Vec::new();
@@ -509,22 +494,6 @@ async fn wait_loaded(
     }
 }
 
-/// Median, min and max in milliseconds.
-fn stats(times: &[Duration]) -> (f64, f64, f64) {
-    let mut ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1000.0).collect();
-    ms.sort_by(f64::total_cmp);
-    if ms.is_empty() {
-        return (0.0, 0.0, 0.0);
-    }
-    let n = ms.len();
-    let median = if n % 2 == 1 {
-        ms[n / 2]
-    } else {
-        (ms[n / 2 - 1] + ms[n / 2]) / 2.0
-    };
-    (median, ms[0], ms[n - 1])
-}
-
 fn print_size(size: usize, replicas: usize, measured: &[Measured]) {
     println!();
     println!(
@@ -558,41 +527,10 @@ fn print_size(size: usize, replicas: usize, measured: &[Measured]) {
 }
 
 async fn print_versions(cli: &Cli, cluster: &LocalCluster, kubectl: &Path) {
-    let first_line = |out: std::io::Result<std::process::Output>| {
-        out.ok()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .unwrap_or_else(|| "?".to_owned())
-    };
-    let apiserver = first_line(
-        tokio::process::Command::new(cluster.binaries().apiserver())
-            .arg("--version")
-            .output()
-            .await,
-    );
-    let kubectl_version = first_line(
-        tokio::process::Command::new(kubectl)
-            .args(["version", "--client"])
-            .output()
-            .await,
-    );
-    let new = first_line(
-        tokio::process::Command::new(&cli.new)
-            .arg("version")
-            .output()
-            .await,
-    );
-    let old = first_line(
-        tokio::process::Command::new(&cli.old)
-            .arg("version")
-            .output()
-            .await,
-    );
+    let apiserver = first_line(&cluster.binaries().apiserver(), &["--version"]).await;
+    let kubectl_version = first_line(kubectl, &["version", "--client"]).await;
+    let new = first_line(&cli.new, &["version"]).await;
+    let old = first_line(&cli.old, &["version"]).await;
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("sts-bench: {}", jiff::Timestamp::now());
     println!("  machine: {cpus} CPUs, {}", std::env::consts::ARCH);
@@ -603,83 +541,4 @@ async fn print_versions(cli: &Cli, cluster: &LocalCluster, kubectl: &Path) {
         "  inspect {} -o json; {} timed rounds per size, interleaved new, {}, kubectl",
         cli.target, cli.rounds, cli.old_label
     );
-}
-
-/// A loopback TCP proxy in front of the apiserver that counts the bytes each way (TLS records
-/// included: what a client receives on the wire).
-struct CountingProxy {
-    port: u16,
-    received: Arc<AtomicU64>,
-    sent: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl CountingProxy {
-    async fn start(api_url: String) -> Result<Self> {
-        let upstream = api_url
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .with_context(|| format!("no port in {api_url}"))?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let received = Arc::new(AtomicU64::new(0));
-        let sent = Arc::new(AtomicU64::new(0));
-        let (rx, tx) = (received.clone(), sent.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((down, _)) = listener.accept().await {
-                let (rx, tx) = (rx.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                        return;
-                    };
-                    let (down_r, down_w) = down.into_split();
-                    let (up_r, up_w) = up.into_split();
-                    tokio::join!(pump(down_r, up_w, tx), pump(up_r, down_w, rx));
-                });
-            }
-        });
-        Ok(Self {
-            port,
-            received,
-            sent,
-            task,
-        })
-    }
-
-    /// Bytes (server → client, client → server) so far.
-    fn totals(&self) -> (u64, u64) {
-        (
-            self.received.load(Ordering::SeqCst),
-            self.sent.load(Ordering::SeqCst),
-        )
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Copies one direction, counting each chunk before forwarding it (so the count is complete
-/// when the client has read everything).
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    counter: Arc<AtomicU64>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        counter.fetch_add(n as u64, Ordering::SeqCst);
-        if to.write_all(&buf[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
 }

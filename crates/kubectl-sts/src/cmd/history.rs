@@ -369,7 +369,7 @@ REVISION   NAME             PODS   STATUS    AGE   CHANGE-CAUSE   SUMMARY
     #[test]
     fn empty_history_says_so() {
         let (s, _, _) = rolling();
-        let h = History::new(&s, &[]).unwrap();
+        let h = History::new::<k8s_openapi::api::apps::v1::ControllerRevision>(&s, &[]).unwrap();
         let v = history_view(&h, &[]);
         let mut out = Vec::new();
         Printer::new(OutputFormat::Table, false)

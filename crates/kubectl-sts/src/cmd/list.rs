@@ -14,8 +14,11 @@ use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
 use kube::runtime::watcher;
 use serde::Serialize;
 use sts_model::age::format_age;
+use sts_model::index::{
+    ByName, RevisionsByOwner, events_by_involved_object, pods_by_statefulset_name, pods_of,
+};
 use sts_model::objects::service_name;
-use sts_model::orphans::{ClaimOrigin, attribute_claim, find_orphans};
+use sts_model::orphans::{ClaimIndex, ClaimOrigin};
 use sts_model::revision::History;
 use sts_model::rollout::{
     DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
@@ -294,16 +297,25 @@ fn key(sts: &StatefulSet) -> (String, String) {
 }
 
 /// Pure: the list view from what was read.
+///
+/// Each kind is indexed once (`sts_model::index`, [`ClaimIndex`]) and every StatefulSet's
+/// pods, revisions, Service and events are looked up, so the view costs time linear in the
+/// number of objects (issue 15), however many StatefulSets there are.
 pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
     let sets = &input.all_statefulsets;
+    let claim_index = ClaimIndex::new(sets, &input.pods);
+    let pods = pods_by_statefulset_name(&input.pods);
+    let revisions = RevisionsByOwner::new(&input.revisions);
+    let services = ByName::new(&input.services);
+    let events = events_by_involved_object(&input.events);
     let mut pvc_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     for claim in &input.claims {
-        if let ClaimOrigin::Attributed(a) = attribute_claim(claim, sets, &input.pods) {
+        if let ClaimOrigin::Attributed(a) = claim_index.attribute(claim) {
             let ns = claim.metadata.namespace.clone().unwrap_or_default();
             *pvc_counts.entry((ns, a.statefulset)).or_default() += 1;
         }
     }
-    let report = find_orphans(sets, &input.pods, &input.claims);
+    let report = claim_index.find_orphans(&input.claims);
     let mut orphan_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     for orphan in &report.orphans {
         let k = (
@@ -332,17 +344,23 @@ pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
         .map(|sts| {
             let k = key(sts);
             let status = sts.status.as_ref();
-            let history = History::new(sts, &input.revisions).ok();
+            let own_pods = pods_of(&pods, sts);
+            let history = History::new(sts, revisions.of(sts)).ok();
             let current_revision = status.and_then(|s| s.current_revision.clone());
             let update_revision = status.and_then(|s| s.update_revision.clone());
             let number = |name: &Option<String>| {
                 name.as_deref()
                     .and_then(|n| history.as_ref().and_then(|h| h.number_of(n)))
             };
-            let failed =
-                !failed_create_events(&input.events, sts, now, FAILED_CREATE_WINDOW).is_empty();
-            let rollout = rollout_status(sts, &input.pods, failed, now, DEFAULT_STALL_AFTER);
-            let ready = ready_count(sts, &input.pods);
+            let failed = !failed_create_events(
+                events.get(&(k.0.as_str(), k.1.as_str())),
+                sts,
+                now,
+                FAILED_CREATE_WINDOW,
+            )
+            .is_empty();
+            let rollout = rollout_status(sts, own_pods, failed, now, DEFAULT_STALL_AFTER);
+            let ready = ready_count(sts, own_pods);
             ListItem {
                 replicas: sts_model::naming::desired_replicas(sts),
                 ready_replicas: ready.pods,
@@ -356,7 +374,10 @@ pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
                 rollout_reason: rollout.reason,
                 service: ServiceView {
                     name: service_name(sts).map(str::to_string),
-                    health: service_health(sts, &input.services),
+                    health: service_health(
+                        sts,
+                        service_name(sts).map_or(&[][..], |name| services.get_slice(&k.0, name)),
+                    ),
                 },
                 pvc_count: pvc_counts.get(&k).copied().unwrap_or(0),
                 orphan_count: orphan_counts.get(&k).copied().unwrap_or(0),

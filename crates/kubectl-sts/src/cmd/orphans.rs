@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{DeleteParams, Preconditions};
 use serde::Serialize;
 use sts_model::age::format_age;
+use sts_model::index::ByName;
 use sts_model::orphans::{
     AttributionRule, Orphan, OrphanReason, claim_capacity, find_orphans, recheck_deletion,
 };
@@ -390,10 +391,12 @@ pub fn build_view(
     only: Option<&str>,
 ) -> OrphanListView {
     let report = find_orphans(statefulsets, pods, claims);
+    // PersistentVolumes are cluster-scoped: indexed by name under the namespace "".
+    let volumes = volumes.map(ByName::new);
     let reclaim_of = |volume: &str| {
-        volumes?
-            .iter()
-            .find(|pv| pv.metadata.name.as_deref() == Some(volume))
+        volumes
+            .as_ref()?
+            .get("", volume)
             .and_then(|pv| pv.spec.as_ref()?.persistent_volume_reclaim_policy.clone())
     };
     let keep = |sts: &str| only.is_none_or(|o| o == sts);
