@@ -34,9 +34,9 @@ use crate::age::human_duration_seconds;
 use crate::naming::{ordinal_range, ordinals_start, pod_name};
 use crate::objects::pod_revision;
 use crate::rollout::{
-    event_last_seen, max_unavailable, not_ready_since, ordinal_gets_update, partition,
-    pod_is_ready, pods_by_ordinal, ready_since, rollback_trap, rollback_trap_message,
-    update_strategy,
+    FAILED_CREATE_GRACE, event_first_seen, event_last_seen, max_unavailable, not_ready_since,
+    ordinal_gets_update, partition, pod_is_ready, pods_by_ordinal, ready_since, rollback_trap,
+    rollback_trap_message, update_strategy,
 };
 
 /// How long a controller warning (`FailedCreate`, `UnknownStrategy`) counts as current. The
@@ -450,15 +450,28 @@ fn stuck(
         return Some(rollback_trap_message(&held));
     }
 
-    if let Some(event) = controller_warnings(events, sts, now).last() {
-        let missing = p.ordinals.iter().any(|o| o.desired && !o.exists);
-        if event.reason.as_deref() != Some("FailedCreate") || missing {
-            return Some(format!(
-                "the controller reports {}: {}",
-                event.reason.as_deref().unwrap_or_default(),
-                event.message.as_deref().unwrap_or_default()
-            ));
+    // Newest first. A FailedCreate counts only while a pod is missing, and only once it has
+    // gone on for the grace: the controller retries, and one refusal that its next attempt
+    // overcomes (the API server's "please try again" timeout) is no stuck rollout.
+    let missing = p.ordinals.iter().any(|o| o.desired && !o.exists);
+    let grace = stall_after.min(FAILED_CREATE_GRACE);
+    for event in controller_warnings(events, sts, now).iter().rev() {
+        if event.reason.as_deref() == Some("FailedCreate") {
+            if !missing {
+                continue;
+            }
+            if let Some(first) = event_first_seen(event)
+                && now.duration_since(first) < grace
+            {
+                next.push(first + grace);
+                continue;
+            }
         }
+        return Some(format!(
+            "the controller reports {}: {}",
+            event.reason.as_deref().unwrap_or_default(),
+            event.message.as_deref().unwrap_or_default()
+        ));
     }
 
     let mut stalled = None;
@@ -771,6 +784,35 @@ mod tests {
         let all = vec![pod_for(&sts, 0).build(), pod_for(&sts, 1).build()];
         let p = rollout_progress(&sts, &all, &[recent], now(), STALL);
         assert_eq!(p.phase, Phase::Complete);
+    }
+
+    /// Seen in e2e on 1.20.2: `status -w` ended Stuck on one FailedCreate (the API server's
+    /// server timeout), which the controller's next attempt overcame.
+    #[test]
+    fn a_single_failed_create_counts_only_once_it_has_gone_on_for_the_grace() {
+        let sts = statefulset("ns", "stuck").replicas(3).build();
+        let pods = vec![pod_for(&sts, 0).build(), pod_for(&sts, 1).build()];
+        let mut once = event(
+            "ns",
+            "stuck",
+            "FailedCreate",
+            "create Pod stuck-2 in StatefulSet stuck failed error: The POST operation against Pod could not be completed at this time, please try again.",
+            2,
+        );
+        once.count = Some(1);
+        once.first_timestamp = once.last_timestamp.clone();
+        let first = once.first_timestamp.clone().map(|t| t.0);
+        let p = rollout_progress(&sts, &pods, std::slice::from_ref(&once), now(), STALL);
+        assert_eq!(p.phase, Phase::Progressing, "{}", p.message);
+        assert!(p.message.contains("stuck-2 to be created"), "{}", p.message);
+        // -w looks again when the grace ends.
+        let grace = STALL.min(FAILED_CREATE_GRACE);
+        assert_eq!(p.next_change, first.map(|t| t + grace));
+        // Still no pod when the grace has passed: the controller cannot create it.
+        let later = now() + grace;
+        let p = rollout_progress(&sts, &pods, &[once], later, STALL);
+        assert_eq!(p.phase, Phase::Stuck);
+        assert!(p.message.contains("please try again"), "{}", p.message);
     }
 
     #[test]

@@ -402,6 +402,15 @@ pub fn rollout_status<P: Borrow<Pod>>(
 /// How long a FailedCreate event counts as current.
 pub const FAILED_CREATE_WINDOW: SignedDuration = SignedDuration::from_secs(15 * 60);
 
+/// How long a FailedCreate must have gone on (since the event was first seen) before it
+/// counts as the controller being unable to create a pod. The StatefulSet controller retries a
+/// failed create with backoff (stateful_set.go requeues the set), and a refusal that its next
+/// attempt overcomes is not a stalled rollout: seen in e2e on 1.20.2, a single "The POST
+/// operation against Pod could not be completed at this time, please try again" (a server
+/// timeout), the pod created a moment later. [`failed_create_persists`] applies it for
+/// [`rollout_status`]; `status` uses the smaller of this and `--stall-after`.
+pub const FAILED_CREATE_GRACE: SignedDuration = SignedDuration::from_secs(30);
+
 /// FailedCreate events about `sts` (by namespace, kind and name; UID too when the event has
 /// one, so events of a deleted namesake do not count) last seen within `window` before `now`.
 pub fn failed_create_events<'a, E: Borrow<Event>>(
@@ -426,6 +435,26 @@ pub fn failed_create_events<'a, E: Borrow<Event>>(
         })
         .filter(|e| event_last_seen(e).is_some_and(|t| now.duration_since(t) <= window))
         .collect()
+}
+
+/// Whether any of `events` (FailedCreate events, [`failed_create_events`]) was first seen at
+/// least [`FAILED_CREATE_GRACE`] before `now`: the controller has kept failing to create a pod,
+/// and [`rollout_status`] may call the rollout stalled. Younger ones are still shown, as
+/// warnings, but may be one refusal that the controller's next attempt overcomes.
+pub fn failed_create_persists<E: Borrow<Event>>(events: &[E], now: Timestamp) -> bool {
+    events.iter().any(|e| {
+        event_first_seen(e.borrow()).is_some_and(|t| now.duration_since(t) >= FAILED_CREATE_GRACE)
+    })
+}
+
+/// When an event was first seen: firstTimestamp, else eventTime, else creation.
+pub fn event_first_seen(event: &Event) -> Option<Timestamp> {
+    event
+        .first_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| event.event_time.as_ref().map(|t| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// When an event was last seen: lastTimestamp, else eventTime, else creation.
@@ -689,6 +718,24 @@ mod tests {
         // An event about a deleted namesake (different UID) does not count.
         let recreated = statefulset("ns", "web").uid("new").build();
         assert!(failed_create_events(&events, &recreated, now(), FAILED_CREATE_WINDOW).is_empty());
+    }
+
+    #[test]
+    fn a_failed_create_first_seen_moments_ago_is_shown_but_does_not_stall_yet() {
+        let sts = statefulset("ns", "web").replicas(1).build();
+        let mut once = event("ns", "web", "FailedCreate", "create Pod web-0 failed", 5);
+        once.first_timestamp = once.last_timestamp.clone();
+        let events = vec![once];
+        let found = failed_create_events(&events, &sts, now(), FAILED_CREATE_WINDOW);
+        assert_eq!(found.len(), 1);
+        assert!(!failed_create_persists(&found, now()));
+        let status = rollout_status::<Pod>(&sts, &[], false, now(), DEFAULT_STALL_AFTER);
+        assert_eq!(status.state, RolloutState::Rolling);
+        let later = now() + FAILED_CREATE_GRACE;
+        assert!(failed_create_persists(&found, later));
+        // The fixture's events span a minute: a failure that has gone on.
+        let repeated = event("ns", "web", "FailedCreate", "create Pod web-0 failed", 5);
+        assert!(failed_create_persists(&[repeated], now()));
     }
 
     #[test]

@@ -32,8 +32,8 @@ use sts_model::orphans::{RetentionPolicy, claim_capacity, retention_policy};
 use sts_model::revision::History;
 use sts_model::rollout::{
     DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, RolloutStatus, failed_create_events,
-    max_unavailable, partition, partition_ordinal, pod_is_ready, pods_by_ordinal, ready_count,
-    rollback_trap, rollout_status, update_strategy,
+    failed_create_persists, max_unavailable, partition, partition_ordinal, pod_is_ready,
+    pods_by_ordinal, ready_count, rollback_trap, rollout_status, update_strategy,
 };
 use sts_model::service_health::{
     PodDns, PublishedHostnames, ServiceHealth, pod_dns, service_health,
@@ -534,7 +534,7 @@ pub fn build_view(input: &InspectInput, cluster_domain: &str, now: Timestamp) ->
     let rollout = rollout_status(
         sts,
         &input.pods,
-        !failed_events.is_empty(),
+        failed_create_persists(&failed_events, now),
         now,
         DEFAULT_STALL_AFTER,
     );

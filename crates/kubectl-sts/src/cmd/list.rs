@@ -21,8 +21,9 @@ use sts_model::objects::service_name;
 use sts_model::orphans::{ClaimIndex, ClaimOrigin};
 use sts_model::revision::History;
 use sts_model::rollout::{
-    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events, max_unavailable,
-    partition, ready_count, rollout_status, update_strategy,
+    DEFAULT_STALL_AFTER, FAILED_CREATE_WINDOW, RolloutState, failed_create_events,
+    failed_create_persists, max_unavailable, partition, ready_count, rollout_status,
+    update_strategy,
 };
 use sts_model::service_health::service_health;
 
@@ -352,13 +353,15 @@ pub fn build_view(input: &ListInput, now: Timestamp) -> StatefulSetListView {
                 name.as_deref()
                     .and_then(|n| history.as_ref().and_then(|h| h.number_of(n)))
             };
-            let failed = !failed_create_events(
-                events.get(&(k.0.as_str(), k.1.as_str())),
-                sts,
+            let failed = failed_create_persists(
+                &failed_create_events(
+                    events.get(&(k.0.as_str(), k.1.as_str())),
+                    sts,
+                    now,
+                    FAILED_CREATE_WINDOW,
+                ),
                 now,
-                FAILED_CREATE_WINDOW,
-            )
-            .is_empty();
+            );
             let rollout = rollout_status(sts, own_pods, failed, now, DEFAULT_STALL_AFTER);
             let ready = ready_count(sts, own_pods);
             ListItem {
