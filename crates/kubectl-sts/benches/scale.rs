@@ -4,8 +4,10 @@
 //!
 //! The objects come from `sts_model::fixtures::cluster::generate` (realistic namespaces: pods on
 //! two revisions, leftover claims of scale-downs and of deleted StatefulSets, hyphen-ambiguous
-//! claim names, Services, events). Each benchmark is measured by criterion; at the end a table
-//! gives, per benchmark and size, the median time of one run divided by the number of objects.
+//! claim names, Services, events). Each benchmark is measured by criterion; at the end two
+//! tables give, per benchmark and size, the median time of one run divided by the number of
+//! objects: the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`: other load on the machine moves
+//! it much less than wall time, though it still shares the caches) and the wall time.
 //!
 //! ```sh
 //! cargo bench -p kubectl-sts --bench scale                    # 1× and 10×
@@ -28,8 +30,21 @@ use sts_model::revision::History;
 /// StatefulSets at 1×.
 const BASE: usize = 3_000;
 
-/// (benchmark, size multiple) → (objects, time per iteration of every sample).
-type Samples = BTreeMap<(&'static str, usize), (usize, Vec<Duration>)>;
+/// One sample: wall time and the thread's CPU time per iteration.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// (benchmark, size multiple) → (objects, every sample).
+type Samples = BTreeMap<(&'static str, usize), (usize, Vec<Sample>)>;
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
 static SAMPLES: Mutex<Samples> = Mutex::new(BTreeMap::new());
 
 fn sizes() -> Vec<usize> {
@@ -47,7 +62,8 @@ fn sizes() -> Vec<usize> {
         .unwrap_or_else(|| vec![1, 10])
 }
 
-/// Runs `f` `iters` times and records the time per iteration for the summary.
+/// Runs `f` `iters` times and records the wall and CPU time per iteration for the summary;
+/// criterion gets the wall time.
 fn timed<R>(
     name: &'static str,
     multiple: usize,
@@ -55,12 +71,16 @@ fn timed<R>(
     mut f: impl FnMut() -> R,
 ) -> impl FnMut(u64) -> Duration {
     move |iters| {
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), thread_cpu_time());
         for _ in 0..iters {
             black_box(f());
         }
-        let elapsed = start.elapsed();
-        let per_iter = elapsed / u32::try_from(iters.max(1)).unwrap_or(u32::MAX);
+        let (elapsed, cpu) = (start.elapsed(), thread_cpu_time().saturating_sub(cpu_start));
+        let n = u32::try_from(iters.max(1)).unwrap_or(u32::MAX);
+        let per_iter = Sample {
+            wall: elapsed / n,
+            cpu: cpu / n,
+        };
         let mut samples = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
         let entry = samples
             .entry((name, multiple))
@@ -192,22 +212,41 @@ fn main() {
     if samples.is_empty() {
         return; // `--list`, `--test` or a filter that matched nothing
     }
-    println!("\nmedian time per object (ns); last column: largest size ÷ smallest");
-    let names: Vec<&str> = samples.keys().map(|(n, _)| *n).collect::<Vec<_>>();
-    let mut names = names;
+    let mut names: Vec<&str> = samples.keys().map(|(n, _)| *n).collect::<Vec<_>>();
     names.dedup();
+    for (what, pick) in [
+        (
+            "thread CPU time",
+            (|s: &Sample| s.cpu) as fn(&Sample) -> Duration,
+        ),
+        ("wall time", |s: &Sample| s.wall),
+    ] {
+        print_table(&samples, &names, &sizes, what, pick);
+    }
+}
+
+/// One table of median `pick` time per object, per benchmark and size.
+fn print_table(
+    samples: &Samples,
+    names: &[&'static str],
+    sizes: &[usize],
+    what: &str,
+    pick: fn(&Sample) -> Duration,
+) {
+    println!("\nmedian {what} per object (ns); last column: largest size ÷ smallest");
     print!("{:<30}", "benchmark");
-    for m in &sizes {
+    for m in sizes {
         print!("  {:>9}", format!("{m}x"));
     }
     println!("  {:>7}", "ratio");
-    for name in names {
+    for &name in names {
         print!("{name:<30}");
         let mut per_object = Vec::new();
-        for m in &sizes {
+        for m in sizes {
             match samples.get(&(name, *m)) {
                 Some((objects, times)) if !times.is_empty() => {
-                    let ns = median(times.clone()).as_nanos() as f64 / *objects as f64;
+                    let ns = median(times.iter().map(pick).collect()).as_nanos() as f64
+                        / *objects as f64;
                     per_object.push(ns);
                     print!("  {ns:>9.1}");
                 }

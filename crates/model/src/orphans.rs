@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::quantity::quantity_bytes;
 
-use crate::index::{ByName, NamespacedName, namespaced_name};
+use crate::index::namespaced_name;
 use crate::naming::{
     claim_template_names, ordinal_range, ordinals_start, split_claim_for_statefulset, split_ordinal,
 };
@@ -194,86 +194,111 @@ pub enum ClaimOrigin {
 /// mounted claim, so judging all claims of a listing costs O(claims + StatefulSets + pods)
 /// rather than their product (issue 15). Build one per listing and ask it about each claim;
 /// [`attribute_claim`] and [`find_orphans`] build one for a single call.
+///
+/// The index is two-level, namespace first: a claim is only ever judged against its own
+/// namespace's objects, and LISTs return objects ordered by namespace, so consecutive claims
+/// touch one namespace's small tables. One flat table of a whole cluster's pods grew past the
+/// CPU caches, and attribution's time per object grew 4× from 3,000 to 300,000 StatefulSets
+/// (issue 15, `benches/scale.rs`).
 pub struct ClaimIndex<'a> {
-    /// By (namespace, name), with the position in the input: rule 2 reports several matches
-    /// in input order.
-    statefulsets: HashMap<NamespacedName<'a>, (usize, &'a StatefulSet)>,
-    /// (namespace, uid).
-    statefulset_uids: HashSet<(&'a str, &'a str)>,
-    /// Claim template names in use, per namespace (rule 4).
-    templates: HashMap<&'a str, BTreeSet<&'a str>>,
-    pods: ByName<'a, Pod>,
-    /// (namespace, uid).
-    pod_uids: HashSet<(&'a str, &'a str)>,
-    /// (namespace, claim name) → (pod, volume name) of every pod volume that uses the claim.
-    mounts: HashMap<NamespacedName<'a>, Vec<(&'a Pod, &'a str)>>,
+    namespaces: HashMap<&'a str, NamespaceIndex<'a>>,
+}
+
+/// One namespace's part of a [`ClaimIndex`]; keys are names and UIDs within it.
+#[derive(Default)]
+struct NamespaceIndex<'a> {
+    /// By name, with the position in the input and the claim template names: rule 2 reports
+    /// several matches in input order.
+    statefulsets: HashMap<&'a str, IndexedStatefulSet<'a>>,
+    statefulset_uids: HashSet<&'a str>,
+    /// Claim template names in use (rule 4).
+    templates: BTreeSet<&'a str>,
+    pods: HashMap<&'a str, &'a Pod>,
+    pod_uids: HashSet<&'a str>,
+    /// Claim name → (pod, volume name) of every pod volume that uses the claim.
+    mounts: HashMap<&'a str, Vec<(&'a Pod, &'a str)>>,
+}
+
+struct IndexedStatefulSet<'a> {
+    position: usize,
+    statefulset: &'a StatefulSet,
+    /// [`claim_template_names`], read once.
+    templates: Vec<&'a str>,
 }
 
 impl<'a> ClaimIndex<'a> {
     /// Indexes `statefulsets` and `pods` (any namespaces; each claim is judged against its own
     /// namespace's). One pass over each.
     pub fn new(statefulsets: &'a [StatefulSet], pods: &'a [Pod]) -> Self {
-        let mut index = ClaimIndex {
-            statefulsets: HashMap::with_capacity(statefulsets.len()),
-            statefulset_uids: HashSet::with_capacity(statefulsets.len()),
-            templates: HashMap::new(),
-            pods: ByName::new(pods),
-            pod_uids: HashSet::with_capacity(pods.len()),
-            mounts: HashMap::new(),
-        };
+        let mut namespaces: HashMap<&'a str, NamespaceIndex<'a>> = HashMap::new();
         for (position, sts) in statefulsets.iter().enumerate() {
             let (namespace, name) = namespaced_name(&sts.metadata);
+            let index = namespaces.entry(namespace).or_default();
+            let templates = claim_template_names(sts);
+            index.templates.extend(templates.iter().copied());
             if sts.metadata.name.is_some() {
                 index
                     .statefulsets
-                    .entry((namespace, name))
-                    .or_insert((position, sts));
+                    .entry(name)
+                    .or_insert(IndexedStatefulSet {
+                        position,
+                        statefulset: sts,
+                        templates,
+                    });
             }
             if let Some(uid) = sts.metadata.uid.as_deref() {
-                index.statefulset_uids.insert((namespace, uid));
+                index.statefulset_uids.insert(uid);
             }
-            index
-                .templates
-                .entry(namespace)
-                .or_default()
-                .extend(claim_template_names(sts));
         }
         for pod in pods {
-            let (namespace, _) = namespaced_name(&pod.metadata);
+            let (namespace, name) = namespaced_name(&pod.metadata);
+            let index = namespaces.entry(namespace).or_default();
+            index.pods.entry(name).or_insert(pod);
             if let Some(uid) = pod.metadata.uid.as_deref() {
-                index.pod_uids.insert((namespace, uid));
+                index.pod_uids.insert(uid);
             }
             for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
                 if let Some(pvc) = &volume.persistent_volume_claim {
                     index
                         .mounts
-                        .entry((namespace, pvc.claim_name.as_str()))
+                        .entry(pvc.claim_name.as_str())
                         .or_default()
                         .push((pod, volume.name.as_str()));
                 }
             }
         }
-        index
+        ClaimIndex { namespaces }
+    }
+
+    /// `f` of the namespace's index (an empty one when nothing is in that namespace).
+    fn in_namespace<R>(&self, namespace: &str, f: impl FnOnce(&NamespaceIndex<'a>) -> R) -> R {
+        match self.namespaces.get(namespace) {
+            Some(index) => f(index),
+            None => f(&NamespaceIndex::default()),
+        }
     }
 
     fn statefulset(&self, namespace: &str, name: &str) -> Option<&'a StatefulSet> {
-        self.statefulsets.get(&(namespace, name)).map(|(_, s)| *s)
+        self.in_namespace(namespace, |ns| {
+            ns.statefulsets.get(name).map(|s| s.statefulset)
+        })
     }
 
     fn pod_exists(&self, namespace: &str, statefulset: &str, ordinal: i32) -> bool {
         let pod_name = crate::naming::pod_name(statefulset, ordinal);
-        self.pods.get(namespace, &pod_name).is_some()
+        self.in_namespace(namespace, |ns| ns.pods.contains_key(pod_name.as_str()))
     }
 
     /// Names of the pods that use the claim, sorted, each once ([`claim_users`] for one claim).
     pub fn users_of(&self, namespace: &str, claim: &str) -> Vec<String> {
-        let mut users: Vec<String> = self
-            .mounts
-            .get(&(namespace, claim))
-            .into_iter()
-            .flatten()
-            .map(|(pod, _)| pod.metadata.name.clone().unwrap_or_default())
-            .collect();
+        let mut users: Vec<String> = self.in_namespace(namespace, |ns| {
+            ns.mounts
+                .get(claim)
+                .into_iter()
+                .flatten()
+                .map(|(pod, _)| pod.metadata.name.clone().unwrap_or_default())
+                .collect()
+        });
         users.sort();
         users.dedup();
         users
@@ -285,7 +310,13 @@ impl<'a> ClaimIndex<'a> {
             return ClaimOrigin::Unrelated;
         };
         let (namespace, _) = namespaced_name(&claim.metadata);
+        self.in_namespace(namespace, |ns| ns.attribute(claim, name))
+    }
+}
 
+impl<'a> NamespaceIndex<'a> {
+    /// [`ClaimIndex::attribute`] of a claim of this namespace named `name`.
+    fn attribute(&self, claim: &PersistentVolumeClaim, name: &str) -> ClaimOrigin {
         // 1. ownerReferences written by the controller.
         for owner in claim.metadata.owner_references.iter().flatten() {
             let found = match owner.kind.as_str() {
@@ -309,23 +340,24 @@ impl<'a> ClaimIndex<'a> {
         }
 
         // 3's evidence, used by 2 to break ties and on its own below.
-        let mut by_pods = self.mounting_pod_candidates(namespace, name);
+        let mut by_pods = self.mounting_pod_candidates(name);
 
         // 2. existing StatefulSets' templates: each split `T-S-N` of the name whose `S` exists
         //    with a template `T`, in the input's order of StatefulSets and templates.
         let splits = claim_name_splits(name);
         let mut by_sets: Vec<(usize, usize, Attribution)> = Vec::new();
         for &(sts_name, template, ordinal) in &splits {
-            let Some(&(position, sts)) = self.statefulsets.get(&(namespace, sts_name)) else {
+            let Some(sts) = self.statefulsets.get(sts_name) else {
                 continue;
             };
-            for (i, _) in claim_template_names(sts)
+            for (i, _) in sts
+                .templates
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| **t == template)
             {
                 by_sets.push((
-                    position,
+                    sts.position,
                     i,
                     Attribution {
                         statefulset: sts_name.to_string(),
@@ -363,20 +395,17 @@ impl<'a> ClaimIndex<'a> {
 
         // 4. template names in use in the namespace, for StatefulSets that no longer exist;
         //    by template name.
-        let exists = |sts: &str| self.statefulsets.contains_key(&(namespace, sts));
-        let mut by_template: Vec<Attribution> = match self.templates.get(namespace) {
-            Some(templates) => splits
-                .iter()
-                .filter(|(sts, template, _)| templates.contains(template) && !exists(sts))
-                .map(|&(sts, template, ordinal)| Attribution {
-                    statefulset: sts.to_string(),
-                    template: template.to_string(),
-                    ordinal,
-                    rule: AttributionRule::TemplateName,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let exists = |sts: &str| self.statefulsets.contains_key(sts);
+        let mut by_template: Vec<Attribution> = splits
+            .iter()
+            .filter(|(sts, template, _)| self.templates.contains(template) && !exists(sts))
+            .map(|&(sts, template, ordinal)| Attribution {
+                statefulset: sts.to_string(),
+                template: template.to_string(),
+                ordinal,
+                rule: AttributionRule::TemplateName,
+            })
+            .collect();
         by_template.sort_by(|a, b| a.template.cmp(&b.template));
         match by_template.len() {
             0 => {}
@@ -385,7 +414,7 @@ impl<'a> ClaimIndex<'a> {
         }
 
         // 5. the name alone, when no StatefulSet it could belong to exists.
-        if self.managed_by_something_else(claim, namespace) {
+        if self.managed_by_something_else(claim) {
             return ClaimOrigin::Unrelated;
         }
         name_only(name, exists, claim.metadata.labels.as_ref())
@@ -394,25 +423,23 @@ impl<'a> ClaimIndex<'a> {
 
     /// True when an ownerReference says something other than a gone StatefulSet/Pod manages
     /// the claim: an owner of another kind (an operator's resource), or one that still exists.
-    fn managed_by_something_else(&self, claim: &PersistentVolumeClaim, namespace: &str) -> bool {
+    fn managed_by_something_else(&self, claim: &PersistentVolumeClaim) -> bool {
         claim
             .metadata
             .owner_references
             .iter()
             .flatten()
             .any(|owner| match owner.kind.as_str() {
-                "StatefulSet" => self
-                    .statefulset_uids
-                    .contains(&(namespace, owner.uid.as_str())),
-                "Pod" => self.pod_uids.contains(&(namespace, owner.uid.as_str())),
+                "StatefulSet" => self.statefulset_uids.contains(owner.uid.as_str()),
+                "Pod" => self.pod_uids.contains(owner.uid.as_str()),
                 _ => true,
             })
     }
 
     /// Rule 3: pods `S-N` whose volume named `T` uses the claim, with `claim == T-<pod>`.
-    fn mounting_pod_candidates(&self, namespace: &str, claim: &str) -> BTreeSet<Attribution> {
+    fn mounting_pod_candidates(&self, claim: &str) -> BTreeSet<Attribution> {
         let mut found = BTreeSet::new();
-        for (pod, volume) in self.mounts.get(&(namespace, claim)).into_iter().flatten() {
+        for (pod, volume) in self.mounts.get(claim).into_iter().flatten() {
             let Some(pod_name) = pod.metadata.name.as_deref() else {
                 continue;
             };
@@ -846,9 +873,11 @@ impl ClaimIndex<'_> {
             .flatten()
             .filter(|r| r.kind == "StatefulSet" || r.kind == "Pod")
             .collect();
-        let alive = |uid: &str, kind: &str| match kind {
-            "StatefulSet" => self.statefulset_uids.contains(&(namespace, uid)),
-            _ => self.pod_uids.contains(&(namespace, uid)),
+        let alive = |uid: &str, kind: &str| {
+            self.in_namespace(namespace, |ns| match kind {
+                "StatefulSet" => ns.statefulset_uids.contains(uid),
+                _ => ns.pod_uids.contains(uid),
+            })
         };
         if !owners.is_empty() && owners.iter().all(|r| !alive(&r.uid, &r.kind)) {
             let gone = owners
