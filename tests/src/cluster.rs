@@ -381,6 +381,13 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// A sts-webhook process of its own (not started, not registered) serving a certificate of
+    /// the cluster's CA and talking to the API server as the cluster's admin: for benchmarks
+    /// of the webhook's caches, which need no admission and no least-privilege account.
+    pub fn admin_webhook_runner(&self, opts: WebhookOptions) -> Result<WebhookRunner> {
+        WebhookRunner::new(opts, &self.dir, &self.pki.ca, &self.kubeconfig)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -75,6 +75,17 @@ pub struct Args {
     /// plus 25 s of draining.
     #[arg(long, env = "STS_WEBHOOK_SHUTDOWN_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_delay: Duration,
+
+    /// Objects per page when the caches list StatefulSets and Services (at start and after a
+    /// watch expires): smaller pages lower the memory peak at start on big clusters, larger
+    /// ones need fewer requests.
+    #[arg(
+        long,
+        env = "STS_WEBHOOK_WATCH_PAGE_SIZE",
+        default_value_t = crate::cache::DEFAULT_WATCH_PAGE_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub watch_page_size: u32,
 }
 
 /// What the process serves (`--mode`).

@@ -117,7 +117,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         publish_not_ready_addresses: args.publish_not_ready_addresses,
     };
 
-    let (caches, watch) = cache::Caches::start(client.clone(), metrics.clone());
+    let (caches, watch) =
+        cache::Caches::start_with_page_size(client.clone(), metrics.clone(), args.watch_page_size);
     let watch_task = tokio::spawn(watch);
     let reconciler_cfg = reconciler::ReconcilerConfig {
         orphan_grace: args.orphan_service_grace,

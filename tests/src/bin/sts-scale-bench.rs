@@ -11,12 +11,15 @@
 //! byte-counting loopback proxy with `-v` (requests per kind, bytes received; the plugin's JSON
 //! is checked against what the model says the views must show), once as a warm-up, and
 //! `--rounds` times interleaved (A B C … A B C …) for the medians, with stdout discarded and peak
-//! RSS from wait4(2). See README "Performance" and `make bench-scale`.
+//! RSS from wait4(2). With `--webhook`, the sts-webhook binary is also started on each size,
+//! once per `--webhook-page-sizes` entry and round (interleaved), against the same API server:
+//! the time until its caches are synced (`/readyz` 200, polled every 20 ms), its peak RSS
+//! (VmHWM) and its RSS once synced. See README "Performance" and `make bench-scale`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -25,7 +28,7 @@ use sts_e2e::bench::{
     scratch_dir, stats,
 };
 use sts_e2e::load::{Counts, LoadOptions, LoadReport, load_cluster};
-use sts_e2e::{ClusterOptions, LocalCluster};
+use sts_e2e::{ClusterOptions, LocalCluster, WebhookOptions};
 
 /// The kinds `kubectl sts list -A` reads, for kubectl.
 const LIST_KINDS: &str =
@@ -39,8 +42,15 @@ const ORPHANS_KINDS: &str = "statefulsets,pods,persistentvolumeclaims,persistent
 )]
 struct Cli {
     /// The plugin to time (a release build: `cargo build --release -p kubectl-sts`).
+    #[arg(long, required_unless_present = "webhook")]
+    plugin: Option<PathBuf>,
+    /// Also measure this sts-webhook binary's caches (a release build: `cargo build --release
+    /// -p sts-webhook`): time to sync, peak RSS and RSS once synced.
     #[arg(long)]
-    plugin: PathBuf,
+    webhook: Option<PathBuf>,
+    /// The webhook's `--watch-page-size` values to compare.
+    #[arg(long, value_delimiter = ',', default_value = "500,100")]
+    webhook_page_sizes: Vec<u32>,
     /// Cluster sizes as multiples of --base StatefulSets, ascending (the cluster grows).
     #[arg(long, value_delimiter = ',', default_value = "1,10")]
     sizes: Vec<f64>,
@@ -73,6 +83,13 @@ struct Cli {
     /// Write the `-v` log of each counted run here (`<size>x-<command>.log`).
     #[arg(long)]
     logs: Option<PathBuf>,
+    /// Run kubectl once per kind (`kubectl get pods -A -o json`, then the next kind) and add
+    /// up the times, instead of one `kubectl get a,b,c`: the same LISTs one after another (as
+    /// kubectl makes them anyway), but kubectl then holds one kind at a time, not all (it
+    /// needs about 28 KiB per object, 11 GiB at 10×, next to the API server's own memory).
+    /// Adds a process start and a discovery-cache read per kind.
+    #[arg(long)]
+    kubectl_per_kind: bool,
 }
 
 fn main() -> ExitCode {
@@ -111,8 +128,13 @@ async fn run(cli: Cli) -> Result<()> {
     {
         bail!("--sizes must be positive and ascending, e.g. 1,10");
     }
-    if !cli.plugin.is_file() {
-        bail!("{} is not a file", cli.plugin.display());
+    for bin in cli.plugin.iter().chain(&cli.webhook) {
+        if !bin.is_file() {
+            bail!("{} is not a file", bin.display());
+        }
+    }
+    if cli.webhook_page_sizes.contains(&0) {
+        bail!("--webhook-page-sizes must be at least 1");
     }
     if cli.rounds == 0 {
         bail!("--rounds must be at least 1");
@@ -182,16 +204,34 @@ impl Command {
             Tool::Kubectl => kubectl,
         }
     }
-    fn verbose_args(&self) -> Vec<String> {
-        let mut args = self.args.clone();
-        args.push(
-            match self.tool {
-                Tool::Plugin => "-v",
-                Tool::Kubectl => "-v=6",
+    /// The argument lists of one run: one, or for kubectl with `per_kind` one per kind.
+    fn runs(&self, per_kind: bool, verbose: bool) -> Vec<Vec<String>> {
+        let mut runs = match (self.tool, per_kind) {
+            (Tool::Kubectl, true) => {
+                let kinds = self.args.get(1).map_or("", String::as_str);
+                kinds
+                    .split(',')
+                    .map(|kind| {
+                        let mut a = self.args.clone();
+                        a[1] = kind.to_owned();
+                        a
+                    })
+                    .collect()
             }
-            .to_owned(),
-        );
-        args
+            _ => vec![self.args.clone()],
+        };
+        if verbose {
+            for args in &mut runs {
+                args.push(
+                    match self.tool {
+                        Tool::Plugin => "-v",
+                        Tool::Kubectl => "-v=6",
+                    }
+                    .to_owned(),
+                );
+            }
+        }
+        runs
     }
     fn requests(&self, log: &str) -> BTreeMap<String, usize> {
         match self.tool {
@@ -249,6 +289,43 @@ fn commands() -> Vec<Command> {
     ]
 }
 
+/// One run of a command: its processes one after another (see [`Command::runs`]), wall and
+/// CPU times added up, the largest peak RSS, the logs and the output bytes together.
+struct Combined {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+    stderr: String,
+    output: u64,
+}
+
+async fn run_command(
+    runs: &[Vec<String>],
+    bin: &Path,
+    kubeconfig: &Path,
+    out: Option<&Path>,
+    timeout: Duration,
+) -> Result<Combined> {
+    let mut all = Combined {
+        wall: Duration::ZERO,
+        cpu: Duration::ZERO,
+        max_rss_kib: 0,
+        stderr: String::new(),
+        output: 0,
+    };
+    for args in runs {
+        let r = run_measured(bin, args, kubeconfig, out, timeout).await?;
+        all.wall += r.wall;
+        all.cpu += r.usage.cpu;
+        all.max_rss_kib = all.max_rss_kib.max(r.usage.max_rss_kib);
+        all.stderr.push_str(&r.stderr);
+        all.output += out
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+    }
+    Ok(all)
+}
+
 /// One command at one size.
 struct Measured {
     requests: BTreeMap<String, usize>,
@@ -269,12 +346,26 @@ struct SizeReport {
     /// /proc/loadavg's three figures after the timed rounds.
     load_average: String,
     measured: Vec<Measured>,
+    webhook: Vec<WebhookMeasured>,
+}
+
+/// The webhook's caches at one page size.
+struct WebhookMeasured {
+    page_size: u32,
+    ready: Vec<Duration>,
+    peak_kib: Vec<u64>,
+    synced_kib: Vec<u64>,
 }
 
 async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
     let client = cluster.client();
     let kubectl = cluster.binaries().kubectl();
-    let commands = commands();
+    let commands = if cli.plugin.is_some() {
+        commands()
+    } else {
+        Vec::new()
+    };
+    let plugin = cli.plugin.clone().unwrap_or_default();
     print_conditions(cli, cluster, &kubectl).await;
     let proxy = CountingProxy::start(&cluster.api_url()).await?;
     let proxied = cluster.dir().join("bench-proxied.kubeconfig");
@@ -330,14 +421,15 @@ async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
 
         let mut measured = Vec::new();
         for c in &commands {
-            let bin = c.bin(&cli.plugin, &kubectl);
+            let bin = c.bin(&plugin, &kubectl);
             let out = scratch.path().join("counted.out");
             let (rx0, tx0) = proxy.totals();
-            let counted = run_measured(bin, &c.verbose_args(), &proxied, Some(&out), timeout)
+            let runs = c.runs(cli.kubectl_per_kind, true);
+            let counted = run_command(&runs, bin, &proxied, Some(&out), timeout)
                 .await
                 .with_context(|| format!("{size}×: counted run of {}", c.label))?;
             let (rx1, tx1) = proxy.totals();
-            let output = std::fs::metadata(&out).map_or(0, |m| m.len());
+            let output = counted.output;
             if let Some(check) = c.check {
                 check_output(check, &out, &load).with_context(|| {
                     format!("{size}×: {} does not show the loaded cluster", c.label)
@@ -350,7 +442,8 @@ async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
                 std::fs::write(dir.join(format!("{size}x-{name}.log")), &counted.stderr)?;
             }
             // A warm-up on the direct address.
-            run_measured(bin, &c.args, cluster.kubeconfig(), None, timeout).await?;
+            let runs = c.runs(cli.kubectl_per_kind, false);
+            run_command(&runs, bin, cluster.kubeconfig(), None, timeout).await?;
             measured.push(Measured {
                 requests: c.requests(&counted.stderr),
                 received: rx1 - rx0,
@@ -361,21 +454,26 @@ async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
                 cpu: Vec::new(),
             });
         }
-        for round in 1..=cli.rounds {
+        for round in (1..=cli.rounds).filter(|_| !commands.is_empty()) {
             for (c, m) in commands.iter().zip(&mut measured) {
-                let bin = c.bin(&cli.plugin, &kubectl);
-                let r = run_measured(bin, &c.args, cluster.kubeconfig(), None, timeout)
+                let bin = c.bin(&plugin, &kubectl);
+                let runs = c.runs(cli.kubectl_per_kind, false);
+                let r = run_command(&runs, bin, cluster.kubeconfig(), None, timeout)
                     .await
                     .with_context(|| format!("{size}×: round {round} of {}", c.label))?;
                 m.times.push(r.wall);
-                m.rss_kib.push(r.usage.max_rss_kib);
-                m.cpu.push(r.usage.cpu);
+                m.rss_kib.push(r.max_rss_kib);
+                m.cpu.push(r.cpu);
             }
             eprintln!(
                 "sts-scale-bench: {size}×: round {round}/{} done",
                 cli.rounds
             );
         }
+        let webhook = match &cli.webhook {
+            Some(bin) => measure_webhook(cli, cluster, bin, size).await?,
+            None => Vec::new(),
+        };
         let report = SizeReport {
             size,
             load,
@@ -383,12 +481,75 @@ async fn bench(cli: &Cli, cluster: &LocalCluster) -> Result<()> {
             apiserver_rss_kib,
             load_average: load_average(),
             measured,
+            webhook,
         };
         print_size(&commands, &report);
+        print_webhook(&report);
         reports.push(report);
     }
     print_summary(&commands, &reports);
     Ok(())
+}
+
+/// Starts the webhook once per page size and round, interleaved, each time from scratch: how
+/// long until `/readyz` says its caches are synced, its peak RSS, and its RSS 2 s later.
+async fn measure_webhook(
+    cli: &Cli,
+    cluster: &LocalCluster,
+    bin: &Path,
+    size: f64,
+) -> Result<Vec<WebhookMeasured>> {
+    let mut measured: Vec<WebhookMeasured> = cli
+        .webhook_page_sizes
+        .iter()
+        .map(|&page_size| WebhookMeasured {
+            page_size,
+            ready: Vec::new(),
+            peak_kib: Vec::new(),
+            synced_kib: Vec::new(),
+        })
+        .collect();
+    let timeout = Duration::from_secs(cli.run_timeout);
+    for round in 1..=cli.rounds {
+        for m in &mut measured {
+            let mut runner = cluster.admin_webhook_runner(WebhookOptions {
+                bin: Some(bin.to_owned()),
+                extra_args: vec![format!("--watch-page-size={}", m.page_size)],
+                log_name: format!("sts-webhook-bench-{}.log", m.page_size),
+                ..WebhookOptions::default()
+            })?;
+            let begin = Instant::now();
+            runner.spawn().await?;
+            let ready = loop {
+                runner.ensure_running()?;
+                if matches!(runner.get("/readyz").await, Ok((200, _))) {
+                    break begin.elapsed();
+                }
+                if begin.elapsed() > timeout {
+                    runner.stop().await;
+                    bail!(
+                        "{size}×: sts-webhook (page size {}) not ready within {} s; log: {}",
+                        m.page_size,
+                        timeout.as_secs(),
+                        runner.log().display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let pid = runner.pid().context("sts-webhook has no pid")?;
+            let (peak, synced) = (proc_status_kib(pid, "VmHWM"), proc_status_kib(pid, "VmRSS"));
+            runner.stop().await;
+            m.ready.push(ready);
+            m.peak_kib.push(peak);
+            m.synced_kib.push(synced);
+        }
+        eprintln!(
+            "sts-scale-bench: {size}×: webhook round {round}/{} done",
+            cli.rounds
+        );
+    }
+    Ok(measured)
 }
 
 /// Compares the plugin's JSON with what the model says the loaded cluster holds.
@@ -452,9 +613,9 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn print_size(commands: &[Command], r: &SizeReport) {
+/// The size's objects, how they were loaded, and the control plane's footprint.
+fn print_loaded(r: &SizeReport) {
     let counts = r.load.expected.counts;
-    println!();
     println!(
         "{}×: {} objects ({}), {} namespaces; this run loaded {} namespaces in {:.0} s ({} writes, {:.0}/s); etcd data {:.0} MiB, kube-apiserver RSS {:.0} MiB; load average {}",
         r.size,
@@ -469,6 +630,15 @@ fn print_size(commands: &[Command], r: &SizeReport) {
         r.apiserver_rss_kib as f64 / 1024.0,
         r.load_average
     );
+}
+
+fn print_size(commands: &[Command], r: &SizeReport) {
+    let counts = r.load.expected.counts;
+    println!();
+    print_loaded(r);
+    if commands.is_empty() {
+        return;
+    }
     println!(
         "  {:<30} {:>9} {:>17} {:>7} {:>10} {:>10} {:>9} {:>10} {:>8}  requests per kind; runs (ms)",
         "command",
@@ -513,8 +683,56 @@ fn print_size(commands: &[Command], r: &SizeReport) {
     }
 }
 
+/// The webhook's figures at one size, as text and as README rows.
+fn print_webhook(r: &SizeReport) {
+    if r.webhook.is_empty() {
+        return;
+    }
+    let counts = r.load.expected.counts;
+    println!(
+        "  sts-webhook, caches of {} StatefulSets and {} Services:",
+        counts.statefulsets, counts.services
+    );
+    for m in &r.webhook {
+        let (med, min, max) = stats(&m.ready);
+        println!(
+            "    --watch-page-size={:<5} synced in {:>6.0} ms ({min:.0}–{max:.0}), peak RSS {:>6.1} MiB, RSS once synced {:>6.1} MiB; peaks (MiB) {}",
+            m.page_size,
+            med,
+            median_u64(&m.peak_kib) as f64 / 1024.0,
+            median_u64(&m.synced_kib) as f64 / 1024.0,
+            m.peak_kib
+                .iter()
+                .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    println!();
+    println!(
+        "| size | StatefulSets | Services | --watch-page-size | synced in | peak RSS | RSS once synced |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for m in &r.webhook {
+        let (med, min, max) = stats(&m.ready);
+        println!(
+            "| {}× | {} | {} | {} | {:.0} ms ({min:.0}–{max:.0}) | {:.1} MiB | {:.1} MiB |",
+            r.size,
+            counts.statefulsets,
+            counts.services,
+            m.page_size,
+            med,
+            median_u64(&m.peak_kib) as f64 / 1024.0,
+            median_u64(&m.synced_kib) as f64 / 1024.0,
+        );
+    }
+}
+
 /// Markdown rows for README, and the plugin's memory per 1000 objects between sizes.
 fn print_summary(commands: &[Command], reports: &[SizeReport]) {
+    if commands.is_empty() {
+        return;
+    }
     println!();
     println!(
         "| size | objects | loaded by this run | command | median (min–max) | kubectl median | ratio | requests | MiB received | peak RSS | per 1000 objects read |"
@@ -571,7 +789,10 @@ async fn print_conditions(cli: &Cli, cluster: &LocalCluster, kubectl: &Path) {
     let apiserver = first_line(&cluster.binaries().apiserver(), &["--version"]).await;
     let etcd = first_line(&cluster.binaries().etcd(), &["--version"]).await;
     let kubectl_version = first_line(kubectl, &["version", "--client"]).await;
-    let plugin = first_line(&cli.plugin, &["version"]).await;
+    let plugin = match &cli.plugin {
+        Some(p) => format!("{} ({})", p.display(), first_line(p, &["version"]).await),
+        None => "not timed".to_owned(),
+    };
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("sts-scale-bench: {}", jiff::Timestamp::now());
     println!(
@@ -580,10 +801,26 @@ async fn print_conditions(cli: &Cli, cluster: &LocalCluster, kubectl: &Path) {
         load_average()
     );
     println!("  {apiserver} (no kube-controller-manager); {etcd}; {kubectl_version}");
-    println!("  plugin: {} ({plugin})", cli.plugin.display());
+    println!("  plugin: {plugin}");
+    if let Some(w) = &cli.webhook {
+        println!(
+            "  webhook: {} ({}), --watch-page-size {:?}",
+            w.display(),
+            first_line(w, &["--version"]).await,
+            cli.webhook_page_sizes
+        );
+    }
     println!(
-        "  sizes {:?} × {} StatefulSets; {} timed rounds per size, interleaved; loading with {} requests in flight",
-        cli.sizes, cli.base, cli.rounds, cli.concurrency
+        "  sizes {:?} × {} StatefulSets; {} timed rounds per size, interleaved; loading with {} requests in flight; kubectl {}",
+        cli.sizes,
+        cli.base,
+        cli.rounds,
+        cli.concurrency,
+        if cli.kubectl_per_kind {
+            "once per kind, times added up"
+        } else {
+            "once for all kinds"
+        }
     );
 }
 
