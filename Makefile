@@ -164,9 +164,11 @@ bench-inspect: control-plane
 
 # A benchmark, not part of `make test`: `kubectl sts list -A` and `orphans -A` (table and
 # -o json), a release build, against `kubectl get … -A -o json` of the kinds each reads, on a
-# generated cluster of 1× and 10× 3,000 StatefulSets loaded into a local etcd + kube-apiserver
-# with no controller-manager (tests/src/bin/sts-scale-bench.rs, README "Performance"). Takes
-# about an hour and a half on 2 cores and needs ~20 GiB of free memory at 10×. The report is
+# generated cluster of 1× and 10× 3,000 StatefulSets (by default) loaded into a local etcd + kube-apiserver
+# with no controller-manager (tests/src/bin/sts-scale-bench.rs, README "Performance"). 10× with
+# --kubectl-per-kind and 3 rounds took 50 minutes on a quiet 2-core machine (more under load)
+# and ~14 GiB of memory (the API server 6.9 GiB; kubectl of all kinds at once needs ~11 GiB
+# more: pass --kubectl-per-kind at 10×). The report is
 # also written to target/bench/scale-report.txt. SCALE_ARGS go to sts-scale-bench, e.g.
 # SCALE_ARGS="--sizes 0.1,0.2 --rounds 3" for a quick look, or
 # SCALE_ARGS="--dir /var/tmp/sts-scale --resume" to go on loading where a stopped run left off.
