@@ -278,17 +278,6 @@ impl<'a> ClaimIndex<'a> {
         }
     }
 
-    fn statefulset(&self, namespace: &str, name: &str) -> Option<&'a StatefulSet> {
-        self.in_namespace(namespace, |ns| {
-            ns.statefulsets.get(name).map(|s| s.statefulset)
-        })
-    }
-
-    fn pod_exists(&self, namespace: &str, statefulset: &str, ordinal: i32) -> bool {
-        let pod_name = crate::naming::pod_name(statefulset, ordinal);
-        self.in_namespace(namespace, |ns| ns.pods.contains_key(pod_name.as_str()))
-    }
-
     /// Names of the pods that use the claim, sorted, each once ([`claim_users`] for one claim).
     pub fn users_of(&self, namespace: &str, claim: &str) -> Vec<String> {
         let mut users: Vec<String> = self.in_namespace(namespace, |ns| {
@@ -863,9 +852,37 @@ fn name_only_note(m: &NameMatch, note: &str) -> String {
 }
 
 impl ClaimIndex<'_> {
+    /// Classify a name-only claim whose StatefulSet is unknown; `None` when a candidate's pod
+    /// exists (the claim may still be that pod's).
+    pub fn classify_unresolved(
+        &self,
+        claim: &PersistentVolumeClaim,
+        name_match: &NameMatch,
+    ) -> Option<(OrphanReason, String)> {
+        let (namespace, _) = namespaced_name(&claim.metadata);
+        self.in_namespace(namespace, |ns| ns.classify_unresolved(claim, name_match))
+    }
+
+    /// Classify one attributed claim; `None` when it is not an orphan.
+    pub fn classify(
+        &self,
+        claim: &PersistentVolumeClaim,
+        attribution: &Attribution,
+    ) -> Option<(OrphanReason, String)> {
+        let (namespace, _) = namespaced_name(&claim.metadata);
+        self.in_namespace(namespace, |ns| ns.classify(claim, attribution))
+    }
+}
+
+impl NamespaceIndex<'_> {
+    fn pod_exists(&self, statefulset: &str, ordinal: i32) -> bool {
+        let pod_name = crate::naming::pod_name(statefulset, ordinal);
+        self.pods.contains_key(pod_name.as_str())
+    }
+
     /// The OwnerGone note when the claim has StatefulSet/Pod ownerReferences and none of those
     /// owners exists any more.
-    fn owner_gone_note(&self, claim: &PersistentVolumeClaim, namespace: &str) -> Option<String> {
+    fn owner_gone_note(&self, claim: &PersistentVolumeClaim) -> Option<String> {
         let owners: Vec<_> = claim
             .metadata
             .owner_references
@@ -873,11 +890,9 @@ impl ClaimIndex<'_> {
             .flatten()
             .filter(|r| r.kind == "StatefulSet" || r.kind == "Pod")
             .collect();
-        let alive = |uid: &str, kind: &str| {
-            self.in_namespace(namespace, |ns| match kind {
-                "StatefulSet" => ns.statefulset_uids.contains(uid),
-                _ => ns.pod_uids.contains(uid),
-            })
+        let alive = |uid: &str, kind: &str| match kind {
+            "StatefulSet" => self.statefulset_uids.contains(uid),
+            _ => self.pod_uids.contains(uid),
         };
         if !owners.is_empty() && owners.iter().all(|r| !alive(&r.uid, &r.kind)) {
             let gone = owners
@@ -892,22 +907,20 @@ impl ClaimIndex<'_> {
         None
     }
 
-    /// Classify a name-only claim whose StatefulSet is unknown; `None` when a candidate's pod
-    /// exists (the claim may still be that pod's).
-    pub fn classify_unresolved(
+    /// [`ClaimIndex::classify_unresolved`] of a claim of this namespace.
+    fn classify_unresolved(
         &self,
         claim: &PersistentVolumeClaim,
         name_match: &NameMatch,
     ) -> Option<(OrphanReason, String)> {
-        let (namespace, _) = namespaced_name(&claim.metadata);
         if name_match
             .candidates
             .iter()
-            .any(|c| self.pod_exists(namespace, &c.statefulset, c.ordinal))
+            .any(|c| self.pod_exists(&c.statefulset, c.ordinal))
         {
             return None;
         }
-        if let Some(note) = self.owner_gone_note(claim, namespace) {
+        if let Some(note) = self.owner_gone_note(claim) {
             return Some((OrphanReason::OwnerGone, note));
         }
         Some((
@@ -919,21 +932,24 @@ impl ClaimIndex<'_> {
         ))
     }
 
-    /// Classify one attributed claim; `None` when it is not an orphan.
-    pub fn classify(
+    /// [`ClaimIndex::classify`] of a claim of this namespace.
+    fn classify(
         &self,
         claim: &PersistentVolumeClaim,
         attribution: &Attribution,
     ) -> Option<(OrphanReason, String)> {
-        let (namespace, _) = namespaced_name(&claim.metadata);
-        if self.pod_exists(namespace, &attribution.statefulset, attribution.ordinal) {
+        if self.pod_exists(&attribution.statefulset, attribution.ordinal) {
             return None;
         }
-        if let Some(note) = self.owner_gone_note(claim, namespace) {
+        if let Some(note) = self.owner_gone_note(claim) {
             return Some((OrphanReason::OwnerGone, note));
         }
 
-        let Some(sts) = self.statefulset(namespace, &attribution.statefulset) else {
+        let Some(sts) = self
+            .statefulsets
+            .get(attribution.statefulset.as_str())
+            .map(|s| s.statefulset)
+        else {
             return Some((
                 OrphanReason::StatefulSetDeleted,
                 format!(

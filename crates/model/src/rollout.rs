@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::{Deserialize, Serialize};
 
 use crate::naming::{ordinal_range, ordinals_start, statefulset_pod_ordinal};
@@ -449,19 +450,18 @@ pub fn failed_create_persists<E: Borrow<Event>>(events: &[E], now: Timestamp) ->
 
 /// When an event was first seen: firstTimestamp, else eventTime, else creation.
 pub fn event_first_seen(event: &Event) -> Option<Timestamp> {
-    event
-        .first_timestamp
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| event.event_time.as_ref().map(|t| t.0))
-        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    event_seen(event, event.first_timestamp.as_ref())
 }
 
 /// When an event was last seen: lastTimestamp, else eventTime, else creation.
 pub fn event_last_seen(event: &Event) -> Option<Timestamp> {
-    event
-        .last_timestamp
-        .as_ref()
+    event_seen(event, event.last_timestamp.as_ref())
+}
+
+/// `stamp` (one of the core/v1 Event's legacy timestamps), else the events.k8s.io eventTime,
+/// else the creation time.
+fn event_seen(event: &Event, stamp: Option<&Time>) -> Option<Timestamp> {
+    stamp
         .map(|t| t.0)
         .or_else(|| event.event_time.as_ref().map(|t| t.0))
         .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
