@@ -50,6 +50,7 @@ use rustls_pki_types::pem::PemObject;
 use sts_model::headless::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, STATEFULSET_ANNOTATION};
 use sts_model::mutation::MutationConfig;
 use sts_webhook::cache::Caches;
+use sts_webhook::creates::{AdmissionCreates, CreateSettings};
 use sts_webhook::metrics::Metrics;
 use sts_webhook::server::{ServeOptions, serve};
 use sts_webhook::services::{CreateError, ServiceWriter};
@@ -691,7 +692,7 @@ fn mutate_router(metrics: Metrics) -> Router {
         caches: Caches::from_objects(vec![existing_service()], vec![]),
         writer: Arc::new(NoApi),
         metrics,
-        create_timeout: Duration::from_secs(3),
+        creates: AdmissionCreates::new(CreateSettings::default()),
         draining: Default::default(),
     })
 }

@@ -1,20 +1,24 @@
 //! The HTTP surface: `POST /mutate`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
 //! `/mutate` = parse the AdmissionReview → [`sts_model::mutation::mutate`] (pure) → make sure
-//! the Service exists (cache lookup; API only to create) → answer. The webhook never denies:
-//! every failure after parsing becomes `allowed: true` with a warning.
+//! the Service exists (cache lookup; API only to create, waited for at most `--create-wait`,
+//! see [`crate::creates`]) → answer. The webhook never denies: every failure after parsing
+//! becomes `allowed: true` with a warning.
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use hyper::body::{Frame, SizeHint};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionReview, Operation as AdmissionOp};
 use serde::Serialize;
@@ -29,8 +33,9 @@ use sts_model::mutation::{
 use sts_model::service_health::{ServiceHealth, alternative_service_name, judge_service};
 
 use crate::cache::Caches;
-use crate::metrics::{Metrics, Operation, Outcome, Source};
-use crate::services::{ServiceWriter, check_existing_service, ensure_service};
+use crate::creates::{AdmissionCreates, AfterAnswer, CreateFailure, Started};
+use crate::metrics::{Metrics, Operation, Outcome};
+use crate::services::{ServiceWriter, check_existing_service};
 use crate::slim::{SlimRequest, SlimReview, statefulset_of};
 
 /// Largest accepted request body. The apiserver's own limit for objects is 3 MiB (etcd's
@@ -44,9 +49,9 @@ pub struct AppState {
     pub caches: Caches,
     pub writer: Arc<dyn ServiceWriter>,
     pub metrics: Metrics,
-    /// Upper bound for creating a Service during admission; the apiserver waits at most
-    /// `timeoutSeconds` (5 s in deploy/) for the whole answer.
-    pub create_timeout: Duration,
+    /// How admission creates a missing Service: waited for at most `--create-wait`, then in
+    /// the background, a bounded number at once (see [`crate::creates`]).
+    pub creates: AdmissionCreates,
     /// Set once SIGTERM arrived: `/readyz` then answers 503 so the pod leaves its Service's
     /// endpoints while the server still answers (see `crate::server`).
     pub draining: crate::server::Draining,
@@ -141,15 +146,50 @@ async fn mutate_handler(
     body: Bytes,
 ) -> Response {
     let start = Instant::now();
-    let (op, outcome, response) = match review(&state, json, &body).await {
+    let (op, outcome, response, hold) = match review(&state, json, &body).await {
         Ok(answer) => answer,
         Err(bad) => {
             tracing::warn!(error = %bad.1, "rejected malformed admission request");
-            (Operation::Other, Outcome::Invalid, bad.into_response())
+            (
+                Operation::Other,
+                Outcome::Invalid,
+                bad.into_response(),
+                None,
+            )
         }
     };
     state.metrics.admission(op, outcome, start.elapsed());
-    response
+    match hold {
+        Some(hold) => response.map(|body| Body::new(ReleasedWithBody { body, _hold: hold })),
+        None => response,
+    }
+}
+
+/// An answer's body that carries a held-back Service create ([`AfterAnswer`]): the connection
+/// drops the body once it has taken all of it, and that releases the create.
+struct ReleasedWithBody {
+    body: Body,
+    _hold: AfterAnswer,
+}
+
+impl HttpBody for ReleasedWithBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A 4xx answer with a message saying what was wrong.
@@ -169,11 +209,10 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn review(
-    state: &AppState,
-    json: bool,
-    body: &[u8],
-) -> Result<(Operation, Outcome, Response), BadRequest> {
+/// The answer, and the Service create it holds back, if any (see [`AfterAnswer`]).
+type Answer = (Operation, Outcome, Response, Option<AfterAnswer>);
+
+async fn review(state: &AppState, json: bool, body: &[u8]) -> Result<Answer, BadRequest> {
     if !json {
         return Err(BadRequest(
             StatusCode::BAD_REQUEST,
@@ -183,7 +222,9 @@ async fn review(
     // A borrowed view of the body: only the fields the mutation reads (see `slim`).
     let review = match SlimReview::parse(body) {
         Ok(r) => r,
-        Err(typed_err) => return untyped_review(body, &typed_err),
+        Err(typed_err) => {
+            return untyped_review(body, &typed_err).map(|(op, out, resp)| (op, out, resp, None));
+        }
     };
     let Some(req) = review.request.as_ref() else {
         return Err(BadRequest(
@@ -196,7 +237,7 @@ async fn review(
         AdmissionOp::Update => Operation::Update,
         _ => Operation::Other,
     };
-    let (patch, warnings) = decide(state, body, req).await;
+    let (patch, warnings, hold) = decide(state, body, req).await;
     let outcome = if patch.is_some() {
         Outcome::Patched
     } else {
@@ -213,7 +254,7 @@ async fn review(
             warnings: (!warnings.is_empty()).then_some(warnings),
         },
     };
-    Ok((op, outcome, json_response(&body)))
+    Ok((op, outcome, json_response(&body), hold))
 }
 
 /// The body did not parse as a StatefulSet review. Tell apart: not JSON / no request (400),
@@ -256,18 +297,19 @@ fn untyped_review(
     Ok((Operation::Other, Outcome::Allowed, json_response(&body)))
 }
 
-/// Runs the model and the Service side effect; returns the base64 patch (if any) and the
-/// warnings.
+/// Runs the model and the Service side effect; returns the base64 patch (if any), the
+/// warnings, and a Service create held back until the answer has left (if any).
 async fn decide(
     state: &AppState,
     body: &[u8],
     req: &SlimRequest<'_>,
-) -> (Option<String>, Vec<String>) {
+) -> (Option<String>, Vec<String>, Option<AfterAnswer>) {
     let mut m = mutate_request(&req.view(), &state.mutation);
     if m.source == Some(ServiceNameSource::Injected) {
         avoid_a_taken_name(state, body, &mut m);
     }
     let mut warnings = m.warnings;
+    let mut hold = None;
     let patch = m
         .add_service_name
         .as_deref()
@@ -303,7 +345,10 @@ async fn decide(
             } else {
                 // Boxed: the create path's future is ~2 kB, and inline it would make every
                 // request's future that much bigger (axum moves each one into a Box).
-                warnings.extend(Box::pin(create_service(state, body, &req.uid, &target)).await);
+                let (warning, held) =
+                    Box::pin(create_service(state, body, &req.uid, &target)).await;
+                warnings.extend(warning);
+                hold = held;
             }
         }
         ServicePlan::Skip(skip) => match skip {
@@ -313,7 +358,7 @@ async fn decide(
             other => state.metrics.service_skipped(other.reason()),
         },
     }
-    (patch, warnings)
+    (patch, warnings, hold)
 }
 
 /// At CREATE, when the webhook picked the name: if a Service of that name already exists and
@@ -394,13 +439,18 @@ fn existing_warning(
 }
 
 /// The cache has no such Service: build it from the full StatefulSet (read from the body again)
-/// and create it, within `create_timeout`. Returns the warning for the user, if any.
+/// and start creating it, waiting at most `--create-wait` for the API server (with none, the
+/// create begins once the answer has left: the returned [`AfterAnswer`]). Returns the warning
+/// for the user, if any: what went wrong when that is known before the answer leaves.
+/// A create still in flight then finishes in the background and says nothing here (a warning
+/// on nearly every create would be noise); its failures are counted and logged, and the
+/// reconciler creates what it could not.
 async fn create_service(
     state: &AppState,
     body: &[u8],
     uid: &str,
     target: &ServiceTarget<'_>,
-) -> Option<String> {
+) -> (Option<String>, Option<AfterAnswer>) {
     let (namespace, name) = (target.namespace, &*target.name);
     let built = match statefulset_of(body) {
         Ok(Some(sts)) => target
@@ -421,48 +471,34 @@ async fn create_service(
     let service = match built {
         Ok(service) => service,
         Err(why) => {
-            return Some(format!(
-                "no headless Service {namespace}/{name} was created: {why}"
-            ));
+            let warning = format!("no headless Service {namespace}/{name} was created: {why}");
+            return (Some(warning), None);
         }
     };
-    let ensured = tokio::time::timeout(
-        state.create_timeout,
-        ensure_service(
-            state.writer.as_ref(),
-            None,
-            &service,
-            target.statefulset,
+    let started = state
+        .creates
+        .start(
+            state.writer.clone(),
+            service,
+            target.statefulset.to_owned(),
             &state.metrics,
-            Source::Admission,
-        ),
-    )
-    .await;
-    match ensured {
-        Ok(Ok(done)) => {
-            tracing::debug!(namespace, service = name, result = ?done, "ensured Service");
-            done.warning().map(str::to_owned)
-        }
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, uid, "could not create headless Service");
-            Some(format!(
-                "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
-                err.reason()
-            ))
-        }
-        Err(_) => {
-            state.metrics.error("create_service_timeout");
-            tracing::warn!(
-                namespace,
-                service = name,
-                uid,
-                "creating headless Service timed out"
-            );
-            Some(format!(
-                "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
-            ))
-        }
-    }
+        )
+        .await;
+    let warning = match started {
+        Started::Finished(Ok(done)) => done.warning().map(str::to_owned),
+        Started::Finished(Err(CreateFailure::Api(err))) => Some(format!(
+            "sts-webhook could not create headless Service {namespace}/{name}: {}; it will be retried in the background",
+            err.reason()
+        )),
+        Started::Finished(Err(CreateFailure::TimedOut(_))) => Some(format!(
+            "sts-webhook timed out creating headless Service {namespace}/{name}; it will be retried in the background"
+        )),
+        Started::InFlight(hold) => return (None, hold),
+        Started::AtCap { in_flight } => Some(format!(
+            "sts-webhook did not create headless Service {namespace}/{name} now: {in_flight} Service creates are in flight (the API server answers slowly); it will be created in the background"
+        )),
+    };
+    (warning, None)
 }
 
 #[derive(Serialize)]

@@ -86,6 +86,24 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub watch_page_size: u32,
+
+    /// How long the admission answer waits for the create of a missing Service (e.g. `2ms`).
+    /// `0s`, the default: not at all, and the create begins once the answer has left. A
+    /// create that takes longer finishes in the background, and a failure then is counted and
+    /// logged instead of warned about; the reconciler creates what it could not. A create is
+    /// abandoned after 3 s, so values above that act as 3 s.
+    #[arg(long, env = "STS_WEBHOOK_CREATE_WAIT", default_value = "0s", value_parser = parse_duration)]
+    pub create_wait: Duration,
+
+    /// Service creates started by admission that may be in flight at once; beyond it,
+    /// admission starts none (a warning says so) and the reconciler creates the Service.
+    #[arg(
+        long,
+        env = "STS_WEBHOOK_MAX_CREATES_IN_FLIGHT",
+        default_value_t = crate::creates::DEFAULT_MAX_CREATES_IN_FLIGHT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_creates_in_flight: u32,
 }
 
 /// What the process serves (`--mode`).
@@ -148,6 +166,11 @@ mod tests {
         assert_eq!(a.service_name_template.to_string(), "{name}");
         assert_eq!(a.orphan_service_grace, Duration::from_secs(300));
         assert_eq!(a.log_format, LogFormat::Text);
+        assert_eq!(a.create_wait, crate::creates::DEFAULT_CREATE_WAIT);
+        assert_eq!(
+            a.max_creates_in_flight,
+            crate::creates::DEFAULT_MAX_CREATES_IN_FLIGHT
+        );
         let a = Args::try_parse_from([
             "sts-webhook",
             "--tls-cert",
@@ -162,8 +185,20 @@ mod tests {
             "json",
             "--orphan-service-grace",
             "30s",
+            "--create-wait",
+            "500us",
+            "--max-creates-in-flight",
+            "8",
         ])
         .unwrap();
+        assert_eq!(a.create_wait, Duration::from_micros(500));
+        assert_eq!(a.max_creates_in_flight, 8);
+        for bad in ["0", "100001"] {
+            assert!(
+                Args::try_parse_from(["sts-webhook", "--max-creates-in-flight", bad]).is_err(),
+                "{bad}"
+            );
+        }
         assert!(!a.publish_not_ready_addresses);
         assert_eq!(a.service_name_template.to_string(), "{name}-hl");
         assert_eq!(a.log_format, LogFormat::Json);

@@ -3,11 +3,13 @@
 //!
 //! The decisions live in `sts_model` (pure); this crate is the I/O around them: the HTTPS
 //! server ([`server`], [`tls`]), the handlers ([`admission`]), the watch caches ([`cache`]),
-//! Service creation ([`services`]), the [`reconciler`] and the [`metrics`].
+//! Service creation ([`services`], and for admission [`creates`]: waited for briefly, finished
+//! in the background), the [`reconciler`] and the [`metrics`].
 
 pub mod admission;
 pub mod cache;
 pub mod config;
+pub mod creates;
 pub mod metrics;
 pub mod reconciler;
 pub mod server;
@@ -91,7 +93,7 @@ async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
     // No retries inside the client: kube's default layer resends a request answered 429/503/504
     // up to 15 times, waiting as long as Retry-After says, which would hold a reconciler pass
     // (and every action after the throttled one) for minutes and outlast admission's 3 s
-    // budget. Each caller has its own policy instead: admission warns, the reconciler retries
+    // bound on a create (crate::creates::CREATE_TIMEOUT). Each caller has its own policy instead: admission warns, the reconciler retries
     // per action with backoff and Retry-After (reconciler.rs), the watches back off.
     config.default_retry = false;
     kube::Client::try_from(config).context("failed to build the Kubernetes client")
@@ -140,10 +142,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         caches,
         writer: Arc::new(client),
         metrics: metrics.clone(),
-        create_timeout: Duration::from_secs(3),
+        creates: creates::AdmissionCreates::new(creates::CreateSettings {
+            wait: args.create_wait,
+            max_in_flight: args.max_creates_in_flight,
+            ..creates::CreateSettings::default()
+        }),
         draining: server::Draining::new(),
     };
     let draining = state.draining.clone();
+    let admission_creates = state.creates.clone();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -159,6 +166,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 %listen,
                 template = %args.service_name_template,
                 mtls = args.client_ca.is_some(),
+                create_wait_ms = args.create_wait.as_secs_f64() * 1000.0,
                 "serving /mutate over HTTPS"
             );
             server::serve(
@@ -188,6 +196,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None
         }
     };
+    // Creates that admission left in flight: let them finish (each gives up after
+    // CREATE_TIMEOUT) rather than cut them off; what does not finish, another replica's
+    // reconciler (or this one's after a restart) creates.
+    let left = admission_creates.drain(creates::CREATE_TIMEOUT).await;
+    if left > 0 {
+        tracing::warn!(
+            in_flight = left,
+            "stopping with Service creates still in flight; the reconciler will create what is missing"
+        );
+    }
     reconciler_task.abort();
     if let Some(task) = reload_task {
         task.abort();

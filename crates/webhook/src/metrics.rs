@@ -11,6 +11,13 @@
 //! - `services_skipped_total{reason}` — a Service was wanted but not created (e.g. `not_headless`);
 //! - `services_deleted_total` — managed Services removed because their StatefulSet never came;
 //! - `errors_total{kind}` — failures by kind (e.g. `create_service`, `adopt_service`);
+//! - `admission_service_create_duration_seconds` — histogram of the Service creates that
+//!   admission started, from the call until the API server answered (or the create timed out),
+//!   whether the answer waited for them or not (`crate::creates`);
+//! - `admission_service_creates_total{finished}` — those creates by whether they finished
+//!   `before_answer` (within `--create-wait`) or `after_answer` (in the background);
+//! - `admission_creates_in_flight` — admission's Service creates in flight now (at most
+//!   `--max-creates-in-flight`);
 //! - `connections_open` — TLS connections being served now (at most `max_connections`);
 //! - `connections_closed_total{reason}` — connections the server ended or refused, by
 //!   [`Closed`] (`refused_at_limit`, `handshake_failed`, `handshake_timeout`, `header_timeout`,
@@ -151,6 +158,11 @@ struct ClosedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FinishedLabels {
+    finished: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -171,6 +183,9 @@ struct Inner {
     services_deleted: Counter,
     services_kept: Family<ReasonLabels, Counter>,
     errors: Family<KindLabels, Counter>,
+    service_create_duration: Histogram,
+    service_creates: Family<FinishedLabels, Counter>,
+    creates_in_flight: Gauge,
     connections_open: Gauge,
     connections_closed: Family<ClosedLabels, Counter>,
 }
@@ -229,6 +244,26 @@ impl Metrics {
         );
         let errors = Family::<KindLabels, Counter>::default();
         registry.register("errors", "Errors, by kind", errors.clone());
+        // 0.5 ms … ~8 s: a create on an idle local API server takes a few ms, and admission
+        // gives up on one after 3 s.
+        let service_create_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
+        registry.register(
+            "admission_service_create_duration_seconds",
+            "Time of the Service creates admission started, until the API server answered or the create timed out",
+            service_create_duration.clone(),
+        );
+        let service_creates = Family::<FinishedLabels, Counter>::default();
+        registry.register(
+            "admission_service_creates",
+            "Service creates admission started, by whether they finished before the answer (within --create-wait) or after it",
+            service_creates.clone(),
+        );
+        let creates_in_flight = Gauge::default();
+        registry.register(
+            "admission_creates_in_flight",
+            "Service creates started by admission and not finished yet",
+            creates_in_flight.clone(),
+        );
         let connections_open = Gauge::default();
         registry.register(
             "connections_open",
@@ -252,6 +287,9 @@ impl Metrics {
                 services_deleted,
                 services_kept,
                 errors,
+                service_create_duration,
+                service_creates,
+                creates_in_flight,
                 connections_open,
                 connections_closed,
             }),
@@ -304,6 +342,32 @@ impl Metrics {
     /// `delete_service`, `watch`.
     pub fn error(&self, kind: &'static str) {
         self.inner.errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// A Service create that admission started has finished (answered, failed or timed out)
+    /// after `elapsed`.
+    pub fn admission_service_create(&self, elapsed: Duration) {
+        self.inner
+            .service_create_duration
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Whether a Service create that admission started finished before the answer left.
+    pub fn admission_service_create_finished(&self, before_answer: bool) {
+        let finished = if before_answer {
+            "before_answer"
+        } else {
+            "after_answer"
+        };
+        self.inner
+            .service_creates
+            .get_or_create(&FinishedLabels { finished })
+            .inc();
+    }
+
+    /// One more (`+1`) or one fewer (`-1`) admission create in flight.
+    pub fn admission_creates_in_flight(&self, delta: i64) {
+        self.inner.creates_in_flight.inc_by(delta);
     }
 
     /// A connection got a slot (before its TLS handshake).

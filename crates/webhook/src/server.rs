@@ -479,7 +479,7 @@ impl AsyncWrite for Watched {
 
 /// A warning logged at most once per `every`; the calls in between are counted and handed to
 /// the next one.
-struct RateLimitedWarning {
+pub(crate) struct RateLimitedWarning {
     every: Duration,
     start: Instant,
     /// Milliseconds since `start` of the last warning, `u64::MAX` before the first.
@@ -488,7 +488,7 @@ struct RateLimitedWarning {
 }
 
 impl RateLimitedWarning {
-    fn new(every: Duration) -> Self {
+    pub(crate) fn new(every: Duration) -> Self {
         RateLimitedWarning {
             every,
             start: Instant::now(),
@@ -498,7 +498,7 @@ impl RateLimitedWarning {
     }
 
     /// Calls `log(suppressed_since_last)` if the last warning is older than `every`.
-    fn warn(&self, log: impl FnOnce(u64)) {
+    pub(crate) fn warn(&self, log: impl FnOnce(u64)) {
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         let last = self.last_ms.load(Ordering::Acquire);
         let every = u64::try_from(self.every.as_millis()).unwrap_or(u64::MAX);

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use serde_json::{Value, json};
 use sts_model::mutation::MutationConfig;
 use sts_webhook::cache::Caches;
+use sts_webhook::creates::{AdmissionCreates, CreateSettings};
 use sts_webhook::metrics::Metrics;
 use sts_webhook::services::{CreateError, ServiceWriter};
 use sts_webhook::{AppState, router};
@@ -23,16 +24,28 @@ use tower::ServiceExt;
 
 const CREATE: &str = include_str!("fixtures/create-statefulset.json");
 
+/// A Service API that records creates, answers after `delay`, and fails if told to.
 #[derive(Default)]
 struct FakeApi {
+    /// Every create call, when it was made.
     created: Mutex<Vec<Service>>,
+    /// Names of the Services whose create has answered (after `delay`).
+    finished: Mutex<Vec<String>>,
     fail: bool,
+    delay: Duration,
 }
 
 impl ServiceWriter for FakeApi {
     fn create<'a>(&'a self, svc: &'a Service) -> BoxFuture<'a, Result<bool, CreateError>> {
         Box::pin(async move {
             self.created.lock().unwrap().push(svc.clone());
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            self.finished
+                .lock()
+                .unwrap()
+                .push(svc.metadata.name.clone().unwrap_or_default());
             if self.fail {
                 Err(CreateError::NoNamespace)
             } else {
@@ -47,17 +60,31 @@ struct Harness {
     state: AppState,
 }
 
+/// The API answers at once, and the answer waits up to 1 s for it: creates finish before the
+/// answer (the background path has tests of its own, with a slow API).
 fn harness(existing: Vec<Service>, fail: bool) -> Harness {
-    let api = Arc::new(FakeApi {
-        created: Mutex::new(Vec::new()),
-        fail,
-    });
+    harness_with(
+        existing,
+        FakeApi {
+            fail,
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_in_flight: 64,
+        },
+    )
+}
+
+fn harness_with(existing: Vec<Service>, api: FakeApi, creates: CreateSettings) -> Harness {
+    let api = Arc::new(api);
     let state = AppState {
         mutation: Arc::new(MutationConfig::default()),
         caches: Caches::from_objects(existing, vec![]),
         writer: api.clone(),
         metrics: Metrics::new(),
-        create_timeout: Duration::from_secs(1),
+        creates: AdmissionCreates::new(creates),
         draining: Default::default(),
     };
     Harness { api, state }
@@ -685,4 +712,384 @@ async fn a_derived_name_taken_by_a_service_of_other_pods_is_not_used() {
     let h = harness(vec![taken], false);
     let resp = mutate(&h, &review).await;
     assert!(resp["response"].get("patch").is_none(), "{resp}");
+}
+
+/// The value of the series `series` (name and labels as written in the exposition), 0 if absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Polls the metrics until `series` reaches `want` (at most 5 s); returns the metrics text.
+async fn metric_reaches(h: &Harness, series: &str, want: f64) -> String {
+    let begin = std::time::Instant::now();
+    loop {
+        let text = metrics_text(h).await;
+        if metric(&text, series) == want || begin.elapsed() > Duration::from_secs(5) {
+            assert_eq!(metric(&text, series), want, "{series}\n{text}");
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A review for StatefulSet `name` (its Service is `name` too).
+fn create_review_of(name: &str) -> Value {
+    let mut review = create_review();
+    review["request"]["name"] = json!(name);
+    review["request"]["object"]["metadata"]["name"] = json!(name);
+    review
+}
+
+/// An API server that takes 400 ms per Service create: the answer leaves after the 20 ms wait,
+/// with the patch and without a warning, and the Service is created afterwards, counted as
+/// an admission create that finished after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_create_is_answered_within_the_wait_and_finishes_in_the_background() {
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(400),
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::from_millis(20),
+            timeout: Duration::from_secs(3),
+            max_in_flight: 8,
+        },
+    );
+    let begin = std::time::Instant::now();
+    let resp = mutate(&h, &create_review()).await;
+    let answered = begin.elapsed();
+    assert!(
+        answered >= Duration::from_millis(20) && answered < Duration::from_millis(300),
+        "answered after {answered:?}"
+    );
+    assert_eq!(decoded_patch(&resp)[0]["value"], "web");
+    assert!(warnings(&resp).is_empty(), "{resp}");
+    // Started, not finished, when the answer left.
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+    assert!(h.api.finished.lock().unwrap().is_empty());
+    let text = metrics_text(&h).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"sts_webhook_admission_service_creates_total{finished="after_answer"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "sts_webhook_admission_creates_in_flight"),
+        1.0
+    );
+    assert_eq!(h.state.creates.in_flight(), 1);
+
+    // Then it finishes on its own.
+    let text = metric_reaches(
+        &h,
+        r#"sts_webhook_services_created_total{source="admission"}"#,
+        1.0,
+    )
+    .await;
+    assert_eq!(*h.api.finished.lock().unwrap(), vec!["web".to_owned()]);
+    assert_eq!(
+        metric(
+            &text,
+            "sts_webhook_admission_service_create_duration_seconds_count"
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "sts_webhook_admission_service_create_duration_seconds_sum"
+        ) >= 0.4,
+        "{text}"
+    );
+    let text = metric_reaches(&h, "sts_webhook_admission_creates_in_flight", 0.0).await;
+    assert_eq!(
+        metric(&text, "sts_webhook_errors_total{kind=\"create_service\"}"),
+        0.0
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates that fail after the answer left: no warning (the answer had gone), each failure
+/// counted in `errors_total{kind="create_service"}`, and logged at most once per 10 s with the
+/// number of failures left out.
+// One thread: the background tasks run where the log subscriber is set.
+#[tokio::test(flavor = "current_thread")]
+async fn failures_after_the_answer_are_counted_and_logged_rate_limited() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _log = tracing::subscriber::set_default(subscriber);
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(100),
+            fail: true,
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::from_millis(5),
+            timeout: Duration::from_secs(3),
+            max_in_flight: 8,
+        },
+    );
+    for name in ["web", "db", "cache"] {
+        let resp = mutate(&h, &create_review_of(name)).await;
+        assert_eq!(decoded_patch(&resp)[0]["value"], name);
+        assert!(warnings(&resp).is_empty(), "{resp}");
+    }
+    let text = metric_reaches(&h, "sts_webhook_errors_total{kind=\"create_service\"}", 3.0).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"sts_webhook_admission_service_creates_total{finished="after_answer"}"#
+        ),
+        3.0
+    );
+    assert!(!text.contains("services_created_total{"), "{text}");
+    metric_reaches(&h, "sts_webhook_admission_creates_in_flight", 0.0).await;
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("could not create headless Service at admission"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("namespace=\"demo\"") || lines[0].contains("namespace=demo"),
+        "{log}"
+    );
+    assert!(
+        lines[0].contains("the Service to create has no namespace"),
+        "{log}"
+    );
+}
+
+/// A create that outlasts its timeout is abandoned: counted as `create_service_timeout`, its
+/// slot freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_outlasts_its_timeout_is_abandoned_and_counted() {
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_secs(30),
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::from_millis(10),
+            timeout: Duration::from_millis(200),
+            max_in_flight: 8,
+        },
+    );
+    let resp = mutate(&h, &create_review()).await;
+    assert!(warnings(&resp).is_empty(), "{resp}");
+    let text = metric_reaches(
+        &h,
+        "sts_webhook_errors_total{kind=\"create_service_timeout\"}",
+        1.0,
+    )
+    .await;
+    assert!(!text.contains("services_created_total{"), "{text}");
+    metric_reaches(&h, "sts_webhook_admission_creates_in_flight", 0.0).await;
+    assert!(h.api.finished.lock().unwrap().is_empty());
+}
+
+/// At `max_in_flight` creates in flight, admission starts no more: the answer says so, the
+/// skip is counted, and once a slot frees up creates start again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_no_create_is_started_and_the_answer_says_so() {
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(300),
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::from_millis(10),
+            timeout: Duration::from_secs(3),
+            max_in_flight: 1,
+        },
+    );
+    let first = mutate(&h, &create_review_of("web")).await;
+    assert!(warnings(&first).is_empty(), "{first}");
+    let second = mutate(&h, &create_review_of("db")).await;
+    assert_eq!(decoded_patch(&second)[0]["value"], "db");
+    assert_eq!(
+        warnings(&second),
+        vec![
+            "sts-webhook did not create headless Service demo/db now: 1 Service creates are in flight (the API server answers slowly); it will be created in the background"
+                .to_owned()
+        ]
+    );
+    assert_eq!(h.api.created.lock().unwrap().len(), 1, "db was started");
+    assert!(
+        metrics_text(&h)
+            .await
+            .contains(r#"services_skipped_total{reason="creates_in_flight"} 1"#)
+    );
+    // The slot frees up when web's create answers.
+    metric_reaches(&h, "sts_webhook_admission_creates_in_flight", 0.0).await;
+    let third = mutate(&h, &create_review_of("db")).await;
+    assert!(warnings(&third).is_empty(), "{third}");
+    metric_reaches(
+        &h,
+        r#"sts_webhook_services_created_total{source="admission"}"#,
+        2.0,
+    )
+    .await;
+    assert_eq!(
+        *h.api.finished.lock().unwrap(),
+        vec!["web".to_owned(), "db".to_owned()]
+    );
+}
+
+/// A dry run creates nothing even when the API is slow (nothing is started, nothing is left in
+/// flight), and a failure that answers within the wait is still a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_start_nothing_and_quick_failures_are_still_warnings() {
+    let settings = CreateSettings {
+        wait: Duration::from_millis(500),
+        timeout: Duration::from_secs(3),
+        max_in_flight: 8,
+    };
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(200),
+            ..FakeApi::default()
+        },
+        settings,
+    );
+    let mut review = create_review();
+    review["request"]["dryRun"] = json!(true);
+    let resp = mutate(&h, &review).await;
+    assert_eq!(decoded_patch(&resp)[0]["value"], "web");
+    assert!(warnings(&resp).is_empty(), "{resp}");
+    assert_eq!(h.state.creates.in_flight(), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.api.created.lock().unwrap().is_empty());
+
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(20),
+            fail: true,
+            ..FakeApi::default()
+        },
+        settings,
+    );
+    let resp = mutate(&h, &create_review()).await;
+    assert_eq!(
+        warnings(&resp),
+        vec![
+            "sts-webhook could not create headless Service demo/web: the Service has no namespace; it will be retried in the background"
+                .to_owned()
+        ]
+    );
+    let text = metrics_text(&h).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"sts_webhook_admission_service_creates_total{finished="before_answer"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+}
+
+/// At shutdown the creates left in flight are waited for (bounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_waits_for_the_creates_in_flight() {
+    let h = harness_with(
+        vec![],
+        FakeApi {
+            delay: Duration::from_millis(300),
+            ..FakeApi::default()
+        },
+        CreateSettings {
+            wait: Duration::ZERO,
+            timeout: Duration::from_secs(3),
+            max_in_flight: 8,
+        },
+    );
+    mutate(&h, &create_review_of("web")).await;
+    mutate(&h, &create_review_of("db")).await;
+    assert_eq!(h.state.creates.drain(Duration::from_millis(50)).await, 2);
+    assert_eq!(h.state.creates.drain(Duration::from_secs(3)).await, 0);
+    let mut finished = h.api.finished.lock().unwrap().clone();
+    finished.sort();
+    assert_eq!(finished, vec!["db".to_owned(), "web".to_owned()]);
+}
+
+/// With no wait (the default), the answer leaves at once and the create begins only once the
+/// connection has taken the whole answer (it drops the body), so it never competes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_wait_the_create_begins_after_the_answer_has_left() {
+    let h = harness_with(vec![], FakeApi::default(), CreateSettings::default());
+    assert_eq!(CreateSettings::default().wait, Duration::ZERO);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/mutate")
+        .header("content-type", "application/json")
+        .body(Body::from(CREATE))
+        .unwrap();
+    let resp = router(h.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(h.state.creates.in_flight(), 1, "a slot is taken at once");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.api.created.lock().unwrap().is_empty(),
+        "the create began before the answer was taken"
+    );
+    // The connection takes the answer (and drops its body): the create begins.
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(decoded_patch(&answer)[0]["value"], "web");
+    assert!(warnings(&answer).is_empty(), "{answer}");
+    metric_reaches(
+        &h,
+        r#"sts_webhook_services_created_total{source="admission"}"#,
+        1.0,
+    )
+    .await;
+    assert_eq!(h.api.created.lock().unwrap().len(), 1);
+
+    // An answer that is never taken (the connection went away) releases it too.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/mutate")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            serde_json::to_vec(&create_review_of("db")).unwrap(),
+        ))
+        .unwrap();
+    drop(router(h.state.clone()).oneshot(req).await.unwrap());
+    metric_reaches(
+        &h,
+        r#"sts_webhook_services_created_total{source="admission"}"#,
+        2.0,
+    )
+    .await;
 }

@@ -20,6 +20,7 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use sts_model::mutation::MutationConfig;
 use sts_webhook::cache::Caches;
+use sts_webhook::creates::{AdmissionCreates, CreateSettings};
 use sts_webhook::metrics::Metrics;
 use sts_webhook::server::{Draining, ServeOptions, serve};
 use sts_webhook::services::{CreateError, ServiceWriter};
@@ -104,7 +105,13 @@ async fn start_with(
             delay: create_delay,
         }),
         metrics: metrics.clone(),
-        create_timeout: Duration::from_secs(5),
+        // The answer waits for the whole (slow) create: these tests use it to hold requests
+        // in flight.
+        creates: AdmissionCreates::new(CreateSettings {
+            wait: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 1000,
+        }),
         draining: draining.clone(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

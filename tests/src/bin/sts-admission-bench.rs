@@ -54,6 +54,11 @@ struct Cli {
     /// `--webhook-arg=--create-wait=1ms`.
     #[arg(long = "webhook-arg", value_name = "FLAG", allow_hyphen_values = true)]
     webhook_args: Vec<String>,
+    /// Milliseconds to pause after each create (and its presence check), outside the wall
+    /// time: 0 creates back to back; a pause longer than a Service create (5–10 ms here) keeps
+    /// each Service create from overlapping the next StatefulSet's admission.
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -277,6 +282,7 @@ async fn create_all(
     api: &Api<StatefulSet>,
     names: &[String],
     services: Option<&Api<Service>>,
+    pause: Duration,
 ) -> Result<(Duration, Option<usize>)> {
     let mut wall = Duration::ZERO;
     let mut present = 0;
@@ -291,6 +297,9 @@ async fn create_all(
         {
             present += 1;
         }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
     Ok((wall, services.map(|_| present)))
 }
@@ -301,10 +310,11 @@ async fn measured(
     api: &Api<StatefulSet>,
     names: &[String],
     services: Option<&Api<Service>>,
+    pause: Duration,
 ) -> Result<Phase> {
     let before = webhook_calls(client).await?;
     let own_before = webhook_own(cluster).await?;
-    let (wall, present) = create_all(api, names, services).await?;
+    let (wall, present) = create_all(api, names, services, pause).await?;
     let calls = webhook_calls(client).await?.minus(&before);
     // Background creates may still be finishing: give them a moment before reading.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -329,7 +339,11 @@ async fn run(cli: Cli) -> Result<()> {
         || "debug build next to this binary".to_owned(),
         |b| b.display().to_string(),
     );
-    println!("sts-webhook: {webhook} {}", cli.webhook_args.join(" "));
+    println!(
+        "sts-webhook: {webhook} {}; pause between creates: {} ms",
+        cli.webhook_args.join(" "),
+        cli.pause_ms
+    );
     let mut cluster = LocalCluster::start(ClusterOptions {
         webhook: Some(WebhookOptions {
             bin: cli.webhook_bin.clone(),
@@ -356,6 +370,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NAMESPACE);
     let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
     let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let pause = Duration::from_millis(cli.pause_ms);
     let mut rows: Vec<(usize, Phase, Phase, Duration)> = Vec::new();
     for round in 0..cli.rounds {
         let names = |p: &str| -> Vec<String> {
@@ -363,7 +378,8 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
                 .map(|i| format!("{p}{round}-{i}"))
                 .collect()
         };
-        let creating = measured(cluster, &client, &sets, &names("a"), Some(&services)).await?;
+        let creating =
+            measured(cluster, &client, &sets, &names("a"), Some(&services), pause).await?;
 
         let cached_names = names("b");
         for name in &cached_names {
@@ -373,7 +389,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
         }
         // The webhook's Service watch delivers them within milliseconds; give it a second.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let cached = measured(cluster, &client, &sets, &cached_names, None).await?;
+        let cached = measured(cluster, &client, &sets, &cached_names, None, pause).await?;
         if cached.calls.count as usize != cli.creates {
             bail!("cache-hit phase saw {} calls", cached.calls.count);
         }
@@ -401,7 +417,7 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (bare, _) = create_all(&sets, &names("c"), None).await?;
+        let (bare, _) = create_all(&sets, &names("c"), None, pause).await?;
         let webhook = cluster
             .webhook()
             .context("the cluster runs without its webhook")?;

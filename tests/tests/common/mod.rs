@@ -330,9 +330,24 @@ impl TestNs {
             + Serialize
             + DeserializeOwned,
     {
+        self.create_with_warnings_params(obj, &PostParams::default())
+            .await
+    }
+
+    /// [`Self::create_with_warnings`] with the given parameters (e.g. a dry run).
+    pub async fn create_with_warnings_params<K>(
+        &self,
+        obj: &K,
+        params: &PostParams,
+    ) -> Result<(K, Vec<String>)>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Serialize
+            + DeserializeOwned,
+    {
         let url = K::url_path(&(), Some(&self.name));
         let req = kube::core::Request::new(url)
-            .create(&PostParams::default(), serde_json::to_vec(obj)?)
+            .create(params, serde_json::to_vec(obj)?)
             .context("building create request")?;
         let resp = self
             .client
