@@ -25,10 +25,10 @@
 //!   unreachable API server cannot fail or delay a StatefulSet create past the webhook's
 //!   `timeoutSeconds`;
 //! - the Service usually exists by the time the StatefulSet create returns in a burst of
-//!   creates (97–100 % in the benchmark), because the API server still validates and stores
-//!   the StatefulSet after the answer; a lone create, whose Service create needs a new
-//!   connection to the API server, saw it 37–79 ms later (e2e). It is no longer guaranteed, as
-//!   it was when the create was waited for;
+//!   creates (94–100 % in the benchmark) and for a lone one (5 of 5 e2e runs, with
+//!   `TCP_NODELAY`: see `crate::api_client`), because the API server still validates and stores
+//!   the StatefulSet after the answer. It is no longer guaranteed, as it was when the create was
+//!   waited for;
 //! - a create, once started, is not cancelled with the request (it runs in a task of its own),
 //!   and at shutdown the process waits for the creates in flight (at most [`CREATE_TIMEOUT`]);
 //! - a failure known before the answer is a warning in it, as before (with a `--create-wait`;

@@ -7,6 +7,7 @@
 //! in the background), the [`reconciler`] and the [`metrics`].
 
 pub mod admission;
+pub mod api_client;
 pub mod cache;
 pub mod config;
 pub mod creates;
@@ -89,14 +90,8 @@ async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
             .await
             .context("no Kubernetes configuration found (in-cluster, $KUBECONFIG, ~/.kube/config); use --kubeconfig")?,
     };
-    let mut config = config;
-    // No retries inside the client: kube's default layer resends a request answered 429/503/504
-    // up to 15 times, waiting as long as Retry-After says, which would hold a reconciler pass
-    // (and every action after the throttled one) for minutes and outlast admission's 3 s
-    // bound on a create (crate::creates::CREATE_TIMEOUT). Each caller has its own policy instead: admission warns, the reconciler retries
-    // per action with backoff and Retry-After (reconciler.rs), the watches back off.
-    config.default_retry = false;
-    kube::Client::try_from(config).context("failed to build the Kubernetes client")
+    // TCP_NODELAY on, no retry layer: why in api_client.rs.
+    api_client::build(&config).context("failed to build the Kubernetes client")
 }
 
 /// Runs the webhook until SIGTERM/Ctrl-C: caches, reconciler, and in webhook mode the
