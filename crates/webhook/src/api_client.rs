@@ -1,6 +1,6 @@
 //! The webhook's Kubernetes client: kube's default middleware (base URI, authentication incl.
-//! token refresh, extra headers) over rustls, with `TCP_NODELAY` on every connection to the
-//! API server and no retry layer.
+//! token refresh, extra headers; not its debug-level tracing spans) over rustls, with
+//! `TCP_NODELAY` on every connection to the API server and no retry layer.
 //!
 //! Why not `kube::Client::try_from(config)`: its connector leaves Nagle's algorithm on
 //! (hyper-util's `HttpConnector` default). On a new TLS connection the client's handshake
@@ -92,14 +92,11 @@ mod tests {
     }
 
     /// The client is built from a kubeconfig-like config (no API server needed to build it).
-    #[test]
-    fn builds_from_a_plain_config() {
+    /// A runtime is needed: `kube::Client::new` spawns the worker of the tower `Buffer` it
+    /// puts the stack in.
+    #[tokio::test]
+    async fn builds_from_a_plain_config() {
         let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // kube::Client::new spawns nothing, but tower's buffer needs a runtime.
-        rt.block_on(async { build(&config).map(drop).unwrap() });
+        build(&config).map(drop).unwrap();
     }
 }
