@@ -16,7 +16,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN := $(if $(TARGET_DIR),$(TARGET_DIR),target)/debug
 
-.PHONY: sslscan test-tls-scan all build bench-inspect bench-scale bench-webhook-cache control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler test-rbac-webhook lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
+.PHONY: sslscan test-tls-scan all build bench-admission bench-inspect bench-scale bench-webhook-cache control-plane demo dist test test-unit test-fuzz test-live test-e2e test-reconciler test-rbac-webhook lint lint-workflows cluster nextest fuzz fuzz-build cargo-fuzz
 
 all: build
 
@@ -195,6 +195,15 @@ bench-webhook-cache: control-plane
 	mkdir -p $(SCALE_OUT)/bench
 	bash -o pipefail -c '$(BIN)/sts-scale-bench --webhook $(SCALE_OUT)/release/sts-webhook \
 	  --sizes 3.34 --rounds 3 $(WEBHOOK_CACHE_ARGS) | tee $(SCALE_OUT)/bench/webhook-cache-report.txt'
+
+# A benchmark, not part of `make test`: admission latency as the API server sees it, from its
+# own histogram (tests/src/bin/sts-admission-bench.rs), sts-webhook (release) and the Go control
+# floor-webhook (tests/go/floor-webhook, no API call) interleaved, RUNS runs of each (default
+# 2, about 80 s per run). ADMISSION_ARGS go to sts-admission-bench, e.g.
+# ADMISSION_ARGS="--creates 100 --rounds 3 --pause-ms 20". README "Performance".
+ADMISSION_ARGS ?=
+bench-admission: control-plane
+	bash tests/bench-admission.sh $(ADMISSION_ARGS)
 
 # A long-running local cluster for manual use: prints `export KUBECONFIG=…`, Ctrl-C stops it.
 cluster: build control-plane

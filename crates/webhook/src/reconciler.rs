@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -40,8 +39,15 @@ pub struct ReconcilerConfig {
     pub skip_namespaces: Vec<String>,
     /// A full pass runs at least this often, even without watch events.
     pub resync: Duration,
-    /// Quiet time after a watch event before a pass, so bursts cost one pass.
+    /// Quiet time before a pass: after a watch event, the pass waits until no further event
+    /// has come for this long, so a burst of events (say a `kubectl apply` of many
+    /// StatefulSets) costs one pass after it instead of several passes, and their writes,
+    /// in the middle of it.
     pub debounce: Duration,
+    /// The longest a pass waits for that quiet time, counted from the first event: under
+    /// endless churn (StatefulSet status updates in a big cluster) a pass still runs this
+    /// often.
+    pub debounce_max: Duration,
 }
 
 impl Default for ReconcilerConfig {
@@ -53,6 +59,7 @@ impl Default for ReconcilerConfig {
             skip_namespaces: plan.skip_namespaces,
             resync: Duration::from_secs(60),
             debounce: Duration::from_millis(500),
+            debounce_max: Duration::from_secs(5),
         }
     }
 }
@@ -184,11 +191,26 @@ pub async fn run(client: Client, caches: Caches, cfg: ReconcilerConfig, metrics:
         });
         tokio::select! {
             () = reconciler.caches.changed() => {
-                tokio::time::sleep(cfg.debounce).await;
-                // Events during the debounce are covered by the coming pass.
-                let _ = reconciler.caches.changed().now_or_never();
+                quiet(&reconciler.caches, cfg.debounce, cfg.debounce_max).await;
             }
             () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Waits until `caches` have had no watch event for `debounce`, or until `max` has passed,
+/// whichever is first; consumes the events it saw (the coming pass covers them).
+async fn quiet(caches: &Caches, debounce: Duration, max: Duration) {
+    let give_up = Instant::now() + max;
+    loop {
+        let until = (Instant::now() + debounce).min(give_up);
+        tokio::select! {
+            () = caches.changed() => {
+                if Instant::now() >= give_up {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(until) => return,
         }
     }
 }
@@ -567,6 +589,44 @@ fn log_applied(action: &Action, applied: &Applied) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Watch events every 100 ms for `events` times, starting now.
+    fn events_every_100ms(caches: &Caches, events: u32) -> tokio::task::JoinHandle<()> {
+        let caches = caches.clone();
+        tokio::spawn(async move {
+            for _ in 0..events {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                caches.mark_changed();
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_waits_for_quiet_after_a_burst_of_events() {
+        let caches = Caches::from_objects(vec![], vec![]);
+        let (debounce, max) = (Duration::from_millis(500), Duration::from_secs(5));
+        // No event after the first: the pass runs after the quiet time.
+        let begin = Instant::now();
+        quiet(&caches, debounce, max).await;
+        assert_eq!(begin.elapsed(), debounce);
+        // A burst of 20 events 100 ms apart (2 s): one pass, 500 ms after its last event
+        // (the old fixed 500 ms sleep ran it in the middle of the burst).
+        let burst = events_every_100ms(&caches, 20);
+        let begin = Instant::now();
+        quiet(&caches, debounce, max).await;
+        assert_eq!(begin.elapsed(), Duration::from_millis(2500));
+        burst.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_endless_events_a_pass_still_runs_by_the_bound() {
+        let caches = Caches::from_objects(vec![], vec![]);
+        let churn = events_every_100ms(&caches, 1000);
+        let begin = Instant::now();
+        quiet(&caches, Duration::from_millis(500), Duration::from_secs(5)).await;
+        assert_eq!(begin.elapsed(), Duration::from_secs(5));
+        churn.abort();
+    }
 
     #[test]
     fn action_keys_distinguish_verbs_and_objects() {

@@ -16,7 +16,16 @@
 //! (`sts_webhook_admission_duration_seconds`: the handler alone, without TLS, HTTP and the API
 //! server's side; `sts_webhook_admission_service_create_duration_seconds`, when the webhook has it: the
 //! Service create calls), and in `creates Service` whether the Service existed when the
-//! StatefulSet create returned (a GET right after each create, not counted in the wall time).
+//! StatefulSet create returned (a GET right after each create, not counted in the wall time;
+//! `--no-presence-check` leaves it out). It also counts every client's writes per create from
+//! the API server's `apiserver_request_total` (POST, PUT, PATCH, DELETE by resource), which
+//! shows what a created Service brings with it: the create, the reconciler's adoption patch, and
+//! the controller-manager's Endpoints and EndpointSlice (`--controller-manager-arg` can turn
+//! those controllers off to see their share).
+//!
+//! `--webhook-bin` may be any webhook that takes the harness's `--listen`, `--tls-cert` and
+//! `--tls-key`: `tests/go/floor-webhook` answers the same patch with no API call, as a control
+//! (`make bench-admission` runs both, interleaved).
 //!
 //! Medians over rounds are printed with each round's figures. Nothing leaves 127.0.0.1; the
 //! cluster stops on exit. README "Performance" quotes it.
@@ -59,6 +68,18 @@ struct Cli {
     /// each Service create from overlapping the next StatefulSet's admission.
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
+    /// A flag for kube-controller-manager, after the harness's own (repeatable), e.g.
+    /// `--controller-manager-arg=--controllers=*,-endpointslice` to see what the cluster's own
+    /// reaction to a new Service costs the next admission.
+    #[arg(
+        long = "controller-manager-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
+    controller_manager_args: Vec<String>,
+    /// Skip the GET after each create of `creates Service` (then "svc at return" is "-").
+    #[arg(long)]
+    no_presence_check: bool,
 }
 
 fn main() -> ExitCode {
@@ -128,7 +149,24 @@ impl Calls {
     }
 }
 
-async fn webhook_calls(client: &Client) -> Result<Calls> {
+/// Writes the API server served, by resource (`resource/subresource` when there is one):
+/// `apiserver_request_total` with a verb of POST, PUT, PATCH or DELETE, every client's.
+#[derive(Clone, Debug, Default)]
+struct Writes(std::collections::BTreeMap<String, f64>);
+
+impl Writes {
+    fn minus(&self, before: &Writes) -> Writes {
+        Writes(
+            self.0
+                .iter()
+                .map(|(k, n)| (k.clone(), n - before.0.get(k).copied().unwrap_or(0.0)))
+                .filter(|(_, n)| *n > 0.0)
+                .collect(),
+        )
+    }
+}
+
+async fn api_metrics(client: &Client) -> Result<(Calls, Writes)> {
     let text = client
         .request_text(
             http::Request::get("/metrics")
@@ -145,7 +183,25 @@ async fn webhook_calls(client: &Client) -> Result<Calls> {
             && s.labels.get("type") == Some("admit")
     };
     let mut calls = Calls::default();
-    for s in scrape.samples.iter().filter(|s| ours(s)) {
+    let mut writes = Writes::default();
+    for s in &scrape.samples {
+        if s.metric == "apiserver_request_total"
+            && matches!(
+                s.labels.get("verb"),
+                Some("POST" | "PUT" | "PATCH" | "DELETE")
+            )
+        {
+            let resource = s.labels.get("resource").unwrap_or("?");
+            let key = match s.labels.get("subresource") {
+                Some(sub) if !sub.is_empty() => format!("{resource}/{sub}"),
+                _ => resource.to_owned(),
+            };
+            *writes.0.entry(key).or_default() += value(&s.value);
+            continue;
+        }
+        if !ours(s) {
+            continue;
+        }
         match (&s.value, s.metric.as_str()) {
             (prometheus_parse::Value::Histogram(h), m) if m == HISTOGRAM => {
                 // One series per `rejected` value; add them up.
@@ -161,7 +217,7 @@ async fn webhook_calls(client: &Client) -> Result<Calls> {
             _ => {}
         }
     }
-    Ok(calls)
+    Ok((calls, writes))
 }
 
 /// Sum and count of one of the webhook's own histograms (seconds), from its `/metrics`;
@@ -272,6 +328,8 @@ struct Phase {
     wall: Duration,
     calls: Calls,
     own: OwnView,
+    /// Every client's writes from the phase's start until 500 ms after its last create.
+    writes: Writes,
     /// Creates after which a GET found the Service (None: not checked).
     present: Option<usize>,
 }
@@ -312,13 +370,14 @@ async fn measured(
     services: Option<&Api<Service>>,
     pause: Duration,
 ) -> Result<Phase> {
-    let before = webhook_calls(client).await?;
+    let (before, writes_before) = api_metrics(client).await?;
     let own_before = webhook_own(cluster).await?;
     let (wall, present) = create_all(api, names, services, pause).await?;
-    let calls = webhook_calls(client).await?.minus(&before);
+    let calls = api_metrics(client).await?.0.minus(&before);
     // Background creates may still be finishing: give them a moment before reading.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let own = webhook_own(cluster).await?.minus(own_before);
+    let writes = api_metrics(client).await?.1.minus(&writes_before);
     if calls.count as usize != names.len() {
         bail!(
             "the API server counted {} webhook calls for {} creates",
@@ -330,6 +389,7 @@ async fn measured(
         wall,
         calls,
         own,
+        writes,
         present,
     })
 }
@@ -340,7 +400,7 @@ async fn run(cli: Cli) -> Result<()> {
         |b| b.display().to_string(),
     );
     println!(
-        "sts-webhook: {webhook} {}; pause between creates: {} ms",
+        "webhook: {webhook} {}; pause between creates: {} ms",
         cli.webhook_args.join(" "),
         cli.pause_ms
     );
@@ -350,6 +410,7 @@ async fn run(cli: Cli) -> Result<()> {
             extra_args: cli.webhook_args.clone(),
             ..WebhookOptions::default()
         }),
+        controller_manager_args: cli.controller_manager_args.clone(),
         ..ClusterOptions::default()
     })
     .await
@@ -378,8 +439,8 @@ async fn bench(cluster: &mut LocalCluster, cli: &Cli) -> Result<()> {
                 .map(|i| format!("{p}{round}-{i}"))
                 .collect()
         };
-        let creating =
-            measured(cluster, &client, &sets, &names("a"), Some(&services), pause).await?;
+        let check = (!cli.no_presence_check).then_some(&services);
+        let creating = measured(cluster, &client, &sets, &names("a"), check, pause).await?;
 
         let cached_names = names("b");
         for name in &cached_names {
@@ -469,6 +530,13 @@ fn print_report(cli: &Cli, rows: &[Row]) {
                     |n| format!("{:.1}%", 100.0 * n as f64 / p.calls.count)
                 ),
             );
+            let per_create: Vec<String> = p
+                .writes
+                .0
+                .iter()
+                .map(|(k, n)| format!("{k} {:.2}", n / p.calls.count))
+                .collect();
+            println!("       writes per create: {}", per_create.join(", "));
         }
         println!(
             "{round:<5}  {:<15}  {:>5}  {:>7}  {:>6}  {:>7}  {:>6.2}  {:>17.2}",

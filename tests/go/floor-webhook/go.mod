@@ -1,0 +1,3 @@
+module sts.dev/floor-webhook
+
+go 1.19
