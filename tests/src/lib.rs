@@ -28,6 +28,20 @@ pub use webhook::WebhookOptions;
 use std::ffi::OsString;
 use std::path::Path;
 
+/// Logging of the harness's binaries to stderr: `RUST_LOG` when set, else `default_filter`;
+/// colours only when stderr is a terminal (their logs often go to files, e.g. CI's).
+pub fn init_tracing(default_filter: &str) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// The environment `sts-cluster run` gives its command (see docs/contracts.md).
 /// `control_url` is the harness control endpoint, when there is one.
 pub fn e2e_env(cluster: &LocalCluster, control_url: Option<&str>) -> Vec<(String, OsString)> {

@@ -78,12 +78,14 @@ pub struct Args {
 
     /// Objects per page when the caches list StatefulSets and Services (at start and after a
     /// watch expires): smaller pages lower the memory peak at start on big clusters, larger
-    /// ones need fewer requests.
+    /// ones need fewer requests (at least 1).
     #[arg(
         long,
         env = "STS_WEBHOOK_WATCH_PAGE_SIZE",
         default_value_t = crate::cache::DEFAULT_WATCH_PAGE_SIZE,
-        value_parser = clap::value_parser!(u32).range(1..)
+        value_parser = clap::value_parser!(u32).range(1..),
+        // So that `-1` meets the range check above rather than "unexpected argument".
+        allow_negative_numbers = true
     )]
     pub watch_page_size: u32,
 
@@ -96,12 +98,14 @@ pub struct Args {
     pub create_wait: Duration,
 
     /// Service creates started by admission that may be in flight at once; beyond it,
-    /// admission starts none (a warning says so) and the reconciler creates the Service.
+    /// admission starts none (a warning says so) and the reconciler creates the Service
+    /// (1–100000).
     #[arg(
         long,
         env = "STS_WEBHOOK_MAX_CREATES_IN_FLIGHT",
         default_value_t = crate::creates::DEFAULT_MAX_CREATES_IN_FLIGHT,
-        value_parser = clap::value_parser!(u32).range(1..=100_000)
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        allow_negative_numbers = true
     )]
     pub max_creates_in_flight: u32,
 }
@@ -214,6 +218,23 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("{name}"), "{err}");
+    }
+
+    #[test]
+    fn negative_counts_are_refused_by_their_range_not_as_unknown_arguments() {
+        for (flag, range) in [
+            ("--watch-page-size", "1.."),
+            ("--max-creates-in-flight", "1..=100000"),
+        ] {
+            let err = Args::try_parse_from(["sts-webhook", flag, "-1"]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                err.kind() == clap::error::ErrorKind::ValueValidation
+                    && text.contains(flag)
+                    && text.contains(range),
+                "{flag}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -68,13 +68,7 @@ impl Common {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "sts_e2e=info,sts_cluster=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sts_e2e::init_tracing("sts_e2e=info,sts_cluster=info");
     let cli = Cli::parse();
     // One thread: child processes get PR_SET_PDEATHSIG, which fires when the *spawning thread*
     // exits, so every spawn must happen on a thread that lives as long as the harness.

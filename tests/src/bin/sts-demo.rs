@@ -8,13 +8,7 @@ use sts_e2e::demo::Demo;
 use sts_e2e::{ClusterOptions, LocalCluster, WebhookOptions, e2e_env};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "sts_e2e=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sts_e2e::init_tracing("sts_e2e=warn");
     // One thread: children are tied to the spawning thread's life (PR_SET_PDEATHSIG).
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -93,13 +93,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "sts_e2e=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sts_e2e::init_tracing("sts_e2e=warn");
     let cli = Cli::parse();
     // One thread: the harness's child processes get PR_SET_PDEATHSIG from the spawning thread.
     let rt = match tokio::runtime::Builder::new_current_thread()

@@ -955,6 +955,11 @@ fn write_header(out: &mut impl Write, view: &InspectionView, color: bool) -> Res
 /// A row per ordinal, with the partition line above the first pod that gets the update
 /// revision.
 fn write_pods(out: &mut impl Write, view: &InspectionView, wide: bool, color: bool) -> Result<()> {
+    if view.pods.is_empty() {
+        // No ordinal is wanted and none is left: a table of headers alone says nothing.
+        writeln!(out, "No pods (spec.replicas is {}).", view.replicas)?;
+        return Ok(());
+    }
     let mut columns = vec![
         "ORDINAL", "POD", "PHASE", "READY", "RESTARTS", "NODE", "REVISION", "AGE", "DNS",
     ];
@@ -1230,6 +1235,32 @@ mod tests {
         );
         assert!(!text.contains("Warnings:"));
         assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn table_of_a_statefulset_scaled_to_zero_says_there_are_no_pods() {
+        let sts = statefulset("prod", "db").replicas(0).build();
+        let view = build_view(
+            &InspectInput {
+                revisions: vec![],
+                statefulset: sts,
+                pods: vec![],
+                claims: vec![],
+                volumes: Some(vec![]),
+                services: vec![service("prod", "db").build()],
+                events: vec![],
+                published: None,
+            },
+            "cluster.local",
+            now(),
+        );
+        let mut out = Vec::new();
+        Printer::new(OutputFormat::Table, false)
+            .print(&mut out, &view)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\nNo pods (spec.replicas is 0).\n"), "{text}");
+        assert!(!text.contains("ORDINAL"), "{text}");
     }
 
     #[test]
