@@ -286,12 +286,6 @@ impl Caches {
         self.changed.notified().await;
     }
 
-    /// What a watch event does to [`Caches::changed`], for tests of code that waits on it.
-    #[cfg(test)]
-    pub(crate) fn mark_changed(&self) {
-        self.changed.notify_one();
-    }
-
     /// Caches built from fixed contents, for tests of code that reads them; the objects are
     /// reduced as the watches reduce them ([`sts_model::cached`]).
     pub fn from_objects(services: Vec<Service>, statefulsets: Vec<StatefulSet>) -> Caches {

@@ -199,20 +199,24 @@ pub async fn run(client: Client, caches: Caches, cfg: ReconcilerConfig, metrics:
 }
 
 /// Waits until `caches` have had no watch event for `debounce`, or until `max` has passed,
-/// whichever is first; consumes the events it saw (the coming pass covers them).
+/// whichever is first ([`pass_due`]); consumes the events it saw (the coming pass covers them).
 async fn quiet(caches: &Caches, debounce: Duration, max: Duration) {
-    let give_up = Instant::now() + max;
+    let first = Instant::now();
+    let mut last = first;
     loop {
-        let until = (Instant::now() + debounce).min(give_up);
         tokio::select! {
-            () = caches.changed() => {
-                if Instant::now() >= give_up {
-                    return;
-                }
-            }
-            () = tokio::time::sleep_until(until) => return,
+            // The deadline first: under endless events it must still win once it has passed.
+            biased;
+            () = tokio::time::sleep_until(pass_due(first, last, debounce, max)) => return,
+            () = caches.changed() => last = Instant::now(),
         }
     }
+}
+
+/// When a pass is due after watch events that began at `first` and were last seen at `last`:
+/// `debounce` after the last one, but no later than `max` after the first.
+fn pass_due(first: Instant, last: Instant, debounce: Duration, max: Duration) -> Instant {
+    (last + debounce).min(first + max)
 }
 
 struct Reconciler {
@@ -590,42 +594,26 @@ fn log_applied(action: &Action, applied: &Applied) {
 mod tests {
     use super::*;
 
-    /// Watch events every 100 ms for `events` times, starting now.
-    fn events_every_100ms(caches: &Caches, events: u32) -> tokio::task::JoinHandle<()> {
-        let caches = caches.clone();
-        tokio::spawn(async move {
-            for _ in 0..events {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                caches.mark_changed();
-            }
-        })
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pass_waits_for_quiet_after_a_burst_of_events() {
-        let caches = Caches::from_objects(vec![], vec![]);
+    /// When the pass after events 100 ms apart, the first at 0, is due (as an offset).
+    fn due_after_events(events: u32) -> Duration {
         let (debounce, max) = (Duration::from_millis(500), Duration::from_secs(5));
-        // No event after the first: the pass runs after the quiet time.
-        let begin = Instant::now();
-        quiet(&caches, debounce, max).await;
-        assert_eq!(begin.elapsed(), debounce);
-        // A burst of 20 events 100 ms apart (2 s): one pass, 500 ms after its last event
-        // (the old fixed 500 ms sleep ran it in the middle of the burst).
-        let burst = events_every_100ms(&caches, 20);
-        let begin = Instant::now();
-        quiet(&caches, debounce, max).await;
-        assert_eq!(begin.elapsed(), Duration::from_millis(2500));
-        burst.await.unwrap();
+        let first = Instant::now();
+        let last = first + Duration::from_millis(100) * events.saturating_sub(1);
+        pass_due(first, last, debounce, max) - first
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn under_endless_events_a_pass_still_runs_by_the_bound() {
-        let caches = Caches::from_objects(vec![], vec![]);
-        let churn = events_every_100ms(&caches, 1000);
-        let begin = Instant::now();
-        quiet(&caches, Duration::from_millis(500), Duration::from_secs(5)).await;
-        assert_eq!(begin.elapsed(), Duration::from_secs(5));
-        churn.abort();
+    #[test]
+    fn a_pass_waits_for_quiet_after_a_burst_of_events() {
+        // One event: the pass runs after the quiet time.
+        assert_eq!(due_after_events(1), Duration::from_millis(500));
+        // A burst of 21 events over 2 s: one pass, 500 ms after its last event (a fixed
+        // 500 ms after the first ran it in the middle of the burst).
+        assert_eq!(due_after_events(21), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn under_endless_events_a_pass_still_runs_by_the_bound() {
+        assert_eq!(due_after_events(1000), Duration::from_secs(5));
     }
 
     #[test]

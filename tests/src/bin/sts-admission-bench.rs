@@ -545,12 +545,20 @@ fn print_report(cli: &Cli, rows: &[Row]) {
         );
     }
     let pick = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(f).collect());
+    // "-" when not checked (--no-presence-check).
+    let at_return = if rows.iter().all(|r| r.1.present.is_some()) {
+        format!(
+            "{:.1}%",
+            100.0 * pick(&|r| r.1.present.unwrap_or(0) as f64 / r.1.calls.count)
+        )
+    } else {
+        "-".to_owned()
+    };
     println!(
-        "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x, Service at return {:.1}%; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
+        "median  creates Service: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x, Service at return {at_return}; Service cached: mean {} ms, {:.1}% <= 5 ms, wall {:.2}x",
         ms(pick(&|r| r.1.calls.sum / r.1.calls.count)),
         100.0 * pick(&|r| r.1.calls.share_within(0.005)),
         pick(&|r| r.1.wall.as_secs_f64() / r.3.as_secs_f64()),
-        100.0 * pick(&|r| r.1.present.unwrap_or(0) as f64 / r.1.calls.count),
         ms(pick(&|r| r.2.calls.sum / r.2.calls.count)),
         100.0 * pick(&|r| r.2.calls.share_within(0.005)),
         pick(&|r| r.2.wall.as_secs_f64() / r.3.as_secs_f64()),
